@@ -1,0 +1,133 @@
+/**
+ * Prekeys: what the relay stores so a member can be reached while offline. One signed prekey
+ * (X25519, signed by the member's Ed25519 key — the signature covers the prekey and its context,
+ * never content) and a pool of one-time prekeys, each handed out at most once.
+ *
+ * The secrets live in a {@link PrekeyState} the caller persists; one-time secrets are deleted
+ * when used (forward secrecy, and an initial message can never be processed twice).
+ */
+import type { z } from 'zod';
+import type { OneTimePrekey, SignedPrekey } from '../protocol/index.js';
+import { sodium, sodiumReady } from '../sodium.js';
+import { b64, bytesOf, concat, label, u32be, type BytesLike } from './bytes.js';
+import type { MemberKeys } from './member-keys.js';
+
+/** A signed prekey as published (`{id, key, sig}`, base64url). */
+export type PublishedSignedPrekey = z.infer<typeof SignedPrekey>;
+/** A one-time prekey as published (`{id, key}`, base64url). */
+export type PublishedOneTimePrekey = z.infer<typeof OneTimePrekey>;
+
+/** An X25519 prekey pair, persisted as base64url. */
+export interface PrekeyPair {
+  id: number;
+  publicKey: string;
+  secretKey: string;
+}
+
+/**
+ * A member's prekey secrets for one channel. Old signed prekeys are kept (up to
+ * {@link MAX_OLD_SIGNED_PREKEYS}) because bundles fetched before a rotation may still be in use.
+ */
+export interface PrekeyState {
+  signed: PrekeyPair[];
+  oneTime: Record<string, PrekeyPair>;
+  nextSignedId: number;
+  nextOneTimeId: number;
+}
+
+/** Signed prekeys retained after rotation (the newest first). */
+export const MAX_OLD_SIGNED_PREKEYS = 3;
+
+const PREKEY_LABEL = label('backchannel/prekey/v1');
+
+/** The exact bytes a signed prekey's signature covers. */
+export function signedPrekeyMessage(
+  channel: BytesLike,
+  memberKey: BytesLike,
+  prekeyId: number,
+  prekey: BytesLike,
+): Uint8Array {
+  return concat(
+    PREKEY_LABEL,
+    bytesOf(channel, 16, 'channel'),
+    bytesOf(memberKey, 32, 'member key'),
+    u32be(prekeyId),
+    bytesOf(prekey, 32, 'prekey'),
+  );
+}
+
+/** An empty prekey state. */
+export function createPrekeyState(): PrekeyState {
+  return { signed: [], oneTime: {}, nextSignedId: 1, nextOneTimeId: 1 };
+}
+
+/**
+ * Makes a new signed prekey and returns the new state (the input is not modified) and what to
+ * publish. Call on joining and periodically (e.g. weekly) for post-compromise recovery.
+ */
+export async function rotateSignedPrekey(
+  state: PrekeyState,
+  keys: MemberKeys,
+  channel: BytesLike,
+): Promise<{ state: PrekeyState; published: PublishedSignedPrekey }> {
+  await sodiumReady();
+  const id = state.nextSignedId;
+  const pair = sodium.crypto_box_keypair();
+  const sig = sodium.crypto_sign_detached(
+    signedPrekeyMessage(channel, keys.dhPublic, id, pair.publicKey),
+    bytesOf(keys.signSecret, 64),
+  );
+  const entry: PrekeyPair = { id, publicKey: b64(pair.publicKey), secretKey: b64(pair.privateKey) };
+  return {
+    state: {
+      ...state,
+      signed: [entry, ...state.signed].slice(0, MAX_OLD_SIGNED_PREKEYS + 1),
+      nextSignedId: id + 1,
+    },
+    published: { id, key: entry.publicKey, sig: b64(sig) },
+  };
+}
+
+/** Adds `count` one-time prekeys; returns the new state and what to publish. */
+export async function addOneTimePrekeys(
+  state: PrekeyState,
+  count: number,
+): Promise<{ state: PrekeyState; published: PublishedOneTimePrekey[] }> {
+  await sodiumReady();
+  const oneTime = { ...state.oneTime };
+  const published: PublishedOneTimePrekey[] = [];
+  let id = state.nextOneTimeId;
+  for (let i = 0; i < count; i++, id++) {
+    const pair = sodium.crypto_box_keypair();
+    oneTime[String(id)] = { id, publicKey: b64(pair.publicKey), secretKey: b64(pair.privateKey) };
+    published.push({ id, key: b64(pair.publicKey) });
+  }
+  return { state: { ...state, oneTime, nextOneTimeId: id }, published };
+}
+
+/** The current (newest) signed prekey as published, if any — for re-publishing it. */
+export function currentSignedPrekeyPublic(state: PrekeyState): PrekeyPair | undefined {
+  return state.signed[0];
+}
+
+/**
+ * Verifies a signed prekey against the member's sign key. The sign key must come from the
+ * roster the client has verified, never from the relay's bundle alone.
+ */
+export async function verifySignedPrekey(
+  signKey: BytesLike,
+  channel: BytesLike,
+  memberKey: BytesLike,
+  prekey: PublishedSignedPrekey,
+): Promise<boolean> {
+  await sodiumReady();
+  try {
+    return sodium.crypto_sign_verify_detached(
+      bytesOf(prekey.sig, 64),
+      signedPrekeyMessage(channel, memberKey, prekey.id, prekey.key),
+      bytesOf(signKey, 32),
+    );
+  } catch {
+    return false;
+  }
+}

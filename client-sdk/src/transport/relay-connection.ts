@@ -1,0 +1,387 @@
+import { authProof } from '../auth-proof.js';
+import {
+  AUTH_PATHS,
+  AUTH_QUERY,
+  BackchannelError,
+  CLOSE_CODES,
+  Challenge,
+  RelayFrame,
+  SUBPROTOCOL,
+  fromBase64Url,
+  toBase64Url,
+  type ClientFrame,
+  type RelayFrameOf,
+} from '../protocol/index.js';
+import { sodiumReady } from '../sodium.js';
+import { backoffDelay } from './backoff.js';
+import { defaultPlatform, type Platform, type WebSocketLike } from './platform.js';
+import type { ConnectionState, StateChange, StateReason } from './state.js';
+
+/** Client frames that carry a request id, without it (the connection assigns it). */
+export type RequestFrame = ClientFrame extends infer F ? (F extends { rid: number } ? Omit<F, 'rid'> : never) : never;
+
+/** What the relay answers to each request type. */
+export interface ResponseMap {
+  send: RelayFrameOf<'sent'>;
+  subscribe: RelayFrameOf<'subscribed'>;
+  'prekeys.publish': RelayFrameOf<'ok'>;
+  'prekeys.fetch': RelayFrameOf<'prekeys.bundle'>;
+  'roster.get': RelayFrameOf<'roster'>;
+  'channel.convene': RelayFrameOf<'channel.convened'>;
+  'invite.create': RelayFrameOf<'ok'>;
+  'invite.redeem': RelayFrameOf<'ok'>;
+  'member.approve': RelayFrameOf<'ok'>;
+}
+
+/** A member's X25519 key pair, which logs it in to the relay. */
+export interface ConnectionIdentity {
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
+
+/** Delivery callbacks of one channel subscription. */
+export interface ChannelHandlers {
+  /** The last sequence the application has durably processed (resume point). */
+  after(): number;
+  /**
+   * Processes one delivered message. Called once per sequence, in order; the relay is acked
+   * only after it resolves, so a crash before that means redelivery, never loss.
+   */
+  deliver(frame: RelayFrameOf<'deliver'>): Promise<void>;
+  /** The stored backlog is fully delivered; live delivery follows. */
+  queueEmpty?(seq: number): void;
+}
+
+/** Options of {@link RelayConnection}. */
+export interface RelayConnectionOptions {
+  /** The relay's base URL, `http(s)://host:port`. */
+  readonly url: string;
+  readonly identity: ConnectionIdentity;
+  readonly platform?: Partial<Platform>;
+  /** A request unanswered this long: retryable ones force a reconnect, others fail with `timeout`. */
+  readonly requestTimeoutMs?: number;
+}
+
+interface Pending {
+  readonly frame: ClientFrame;
+  readonly retry: boolean;
+  readonly resolve: (frame: RelayFrame) => void;
+  readonly reject: (err: Error) => void;
+  timer: unknown;
+}
+
+interface ChannelSub {
+  readonly handlers: ChannelHandlers;
+  lastProcessed: number;
+  queue: Promise<void>;
+  queued: number;
+  unacked: number;
+  /** Set when the application failed to process a delivery: skip the rest until resubscribed. */
+  broken: boolean;
+}
+
+type StateListener = (change: StateChange) => void;
+
+/**
+ * One authenticated connection to the relay, kept alive across failures: DH authentication,
+ * an explicit state machine, full-jitter reconnects, resubscription from the last processed
+ * sequence, requests re-sent (sends are idempotent by client message id) until answered, and
+ * de-duplication so each sequence reaches the application once.
+ */
+export class RelayConnection {
+  readonly #options: RelayConnectionOptions;
+  readonly #platform: Platform;
+  readonly #pending = new Map<number, Pending>();
+  readonly #channels = new Map<string, ChannelSub>();
+  readonly #listeners = new Set<StateListener>();
+  #state: ConnectionState = 'idle';
+  #ws: WebSocketLike | undefined;
+  #nextRid = 1;
+  #attempt = 0;
+  #retryTimer: unknown;
+  #opened: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  #drainWaiters: (() => void)[] = [];
+
+  constructor(options: RelayConnectionOptions) {
+    this.#options = options;
+    this.#platform = defaultPlatform(options.platform);
+  }
+
+  /** The current state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Listens to state changes; returns the function that stops listening. */
+  onStateChange(listener: StateListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Connects; resolves once authenticated. Later failures reconnect by themselves. */
+  connect(signal?: AbortSignal): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve();
+    if (this.#state === 'closed') return Promise.reject(new BackchannelError('closed', 'connection closed'));
+    return withAbort(
+      new Promise<void>((resolve, reject) => {
+        this.#opened = { resolve, reject };
+        if (this.#state === 'idle') {
+          this.#setState('connecting', 'connect');
+          void this.#open();
+        }
+      }),
+      signal,
+    );
+  }
+
+  /**
+   * Sends a request and resolves with the relay's answer, or rejects with its error code.
+   * With `retry`, the request is re-sent after every reconnect until answered: use it only for
+   * idempotent requests (every `send` is, by its client message id).
+   */
+  request<F extends RequestFrame>(frame: F, options: { signal?: AbortSignal; retry?: boolean } = {}): Promise<ResponseMap[F['type']]> {
+    if (this.#state === 'closed') return Promise.reject(new BackchannelError('closed', 'connection closed'));
+    const rid = this.#nextRid++;
+    const full = { ...frame, rid } as ClientFrame;
+    const promise = new Promise<RelayFrame>((resolve, reject) => {
+      const pending: Pending = { frame: full, retry: options.retry ?? false, resolve, reject, timer: undefined };
+      this.#pending.set(rid, pending);
+      this.#transmit(pending);
+    });
+    const cleanup = (): void => this.#forget(rid);
+    return withAbort(promise, options.signal, cleanup).finally(cleanup) as Promise<ResponseMap[F['type']]>;
+  }
+
+  /**
+   * Subscribes to a channel's messages (and re-subscribes after every reconnect from
+   * `handlers.after()`). Returns the function that unsubscribes.
+   */
+  subscribe(channel: string, handlers: ChannelHandlers): () => void {
+    const sub: ChannelSub = { handlers, lastProcessed: handlers.after(), queue: Promise.resolve(), queued: 0, unacked: 0, broken: false };
+    this.#channels.set(channel, sub);
+    if (this.#state === 'open') this.#sendSubscribe(channel, sub);
+    return () => {
+      if (this.#channels.get(channel) === sub) this.#channels.delete(channel);
+    };
+  }
+
+  /**
+   * Closes after the in-flight retryable requests (sends) are answered, or when `signal`
+   * aborts; then the socket closes normally.
+   */
+  async close(signal?: AbortSignal): Promise<void> {
+    if (this.#state === 'closed') return;
+    if (this.#state !== 'idle' && this.#hasRetryable()) {
+      await withAbort(new Promise<void>((resolve) => this.#drainWaiters.push(resolve)), signal).catch(() => undefined);
+    }
+    this.#platform.clearTimeout(this.#retryTimer);
+    this.#setState('closed', 'closed_by_client');
+    this.#failPending(() => true, new BackchannelError('closed', 'connection closed'));
+    this.#opened?.reject(new BackchannelError('closed', 'connection closed'));
+    this.#opened = undefined;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close(CLOSE_CODES.normal, 'client closing');
+  }
+
+  #hasRetryable(): boolean {
+    for (const p of this.#pending.values()) if (p.retry) return true;
+    return false;
+  }
+
+  #forget(rid: number): void {
+    const p = this.#pending.get(rid);
+    if (p === undefined) return;
+    this.#platform.clearTimeout(p.timer);
+    this.#pending.delete(rid);
+    if (this.#drainWaiters.length > 0 && !this.#hasRetryable()) for (const w of this.#drainWaiters.splice(0)) w();
+  }
+
+  #failPending(which: (p: Pending) => boolean, err: BackchannelError): void {
+    for (const [rid, p] of this.#pending) {
+      if (!which(p)) continue;
+      this.#forget(rid);
+      p.reject(err);
+    }
+  }
+
+  #setState(to: ConnectionState, reason: StateReason): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    for (const l of this.#listeners) l({ from, to, reason });
+  }
+
+  async #open(): Promise<void> {
+    try {
+      await sodiumReady();
+      const challengeUrl = new URL(AUTH_PATHS.challenge, this.#options.url).toString();
+      const res = await this.#platform.fetch(challengeUrl);
+      if (!res.ok) throw new BackchannelError('unavailable', `challenge failed with HTTP ${res.status}`);
+      const challenge = Challenge.parse(await res.json());
+      const relayKey = fromBase64Url(challenge.relayKey)!;
+      const nonce = fromBase64Url(challenge.nonce)!;
+      const { publicKey, secretKey } = this.#options.identity;
+      const proof = authProof(secretKey, relayKey, publicKey, relayKey, nonce);
+      const wsUrl = new URL(AUTH_PATHS.socket, this.#options.url);
+      wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+      wsUrl.searchParams.set(AUTH_QUERY.key, toBase64Url(publicKey));
+      wsUrl.searchParams.set(AUTH_QUERY.nonce, challenge.nonce);
+      wsUrl.searchParams.set(AUTH_QUERY.proof, toBase64Url(proof));
+      if (this.#state === 'closed') return;
+      const ws = new this.#platform.WebSocket(wsUrl.toString(), SUBPROTOCOL);
+      this.#ws = ws;
+      ws.onopen = () => this.#onOpen(ws);
+      ws.onmessage = (ev) => this.#onMessage(ev.data);
+      ws.onclose = (ev) => this.#onClose(ws, ev.code);
+      ws.onerror = () => undefined; // onclose follows and handles it
+    } catch {
+      this.#scheduleReconnect('network_error');
+    }
+  }
+
+  #onOpen(ws: WebSocketLike): void {
+    if (ws !== this.#ws) return;
+    this.#attempt = 0;
+    this.#setState('open', 'authenticated');
+    this.#opened?.resolve();
+    this.#opened = undefined;
+    for (const [channel, sub] of this.#channels) this.#sendSubscribe(channel, sub);
+    for (const p of this.#pending.values()) this.#transmit(p);
+  }
+
+  #onClose(ws: WebSocketLike, code: number): void {
+    if (ws !== this.#ws) return;
+    this.#ws = undefined;
+    if (this.#state === 'closed') return;
+    if (code === CLOSE_CODES.membershipEnded) {
+      this.#setState('closed', 'membership_ended');
+      this.#failPending(() => true, new BackchannelError('not_member', 'membership ended'));
+      return;
+    }
+    this.#lost(code === CLOSE_CODES.heartbeatTimeout ? 'heartbeat_timeout' : 'socket_closed');
+  }
+
+  /** Drops the current socket (if any) and reconnects; only retryable requests survive. */
+  #lost(reason: StateReason, delayMs?: number): void {
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close(CLOSE_CODES.normal, reason);
+    for (const p of this.#pending.values()) this.#platform.clearTimeout(p.timer);
+    this.#failPending((p) => !p.retry, new BackchannelError('closed', 'connection lost before the relay answered'));
+    this.#scheduleReconnect(reason, delayMs);
+  }
+
+  #scheduleReconnect(reason: StateReason, delayMs?: number): void {
+    if (this.#state === 'closed') return;
+    this.#setState('reconnecting', reason);
+    const delay = delayMs ?? backoffDelay(this.#attempt++, this.#platform.random);
+    this.#platform.clearTimeout(this.#retryTimer);
+    this.#retryTimer = this.#platform.setTimeout(() => {
+      if (this.#state === 'reconnecting') void this.#open();
+    }, delay);
+  }
+
+  #transmit(p: Pending): void {
+    const ws = this.#ws;
+    if (this.#state !== 'open' || ws === undefined) return; // sent on (re)open
+    ws.send(JSON.stringify(p.frame));
+    this.#platform.clearTimeout(p.timer);
+    p.timer = this.#platform.setTimeout(() => {
+      if (p.retry) {
+        // Probably a half-open socket: drop it; the request goes again after reconnecting.
+        if (this.#ws === ws) this.#lost('heartbeat_timeout');
+      } else {
+        this.#forget((p.frame as { rid: number }).rid);
+        p.reject(new BackchannelError('timeout', 'the relay did not answer in time'));
+      }
+    }, this.#options.requestTimeoutMs ?? 15_000);
+  }
+
+  #sendSubscribe(channel: string, sub: ChannelSub): void {
+    sub.lastProcessed = Math.max(sub.lastProcessed, sub.handlers.after());
+    sub.broken = false;
+    this.request({ type: 'subscribe', channel, after: sub.lastProcessed }).catch(() => undefined);
+  }
+
+  #onMessage(data: unknown): void {
+    if (typeof data !== 'string') return;
+    let frame: RelayFrame;
+    try {
+      frame = RelayFrame.parse(JSON.parse(data));
+    } catch {
+      return; // a relay that sends garbage gets nothing from us; integrity is checked above this layer
+    }
+    switch (frame.type) {
+      case 'deliver':
+        this.#onDeliver(frame);
+        return;
+      case 'queue.empty':
+        this.#channels.get(frame.channel)?.handlers.queueEmpty?.(frame.seq);
+        return;
+      case 'reconnect':
+        this.#lost('relay_reconnect', frame.retryAfterMs + backoffDelay(0, this.#platform.random));
+        return;
+      default: {
+        if (!('rid' in frame) || frame.rid === undefined) return;
+        const p = this.#pending.get(frame.rid);
+        if (p === undefined) return;
+        this.#forget(frame.rid);
+        if (frame.type === 'error') p.reject(new BackchannelError(frame.code, frame.message));
+        else p.resolve(frame);
+      }
+    }
+  }
+
+  #onDeliver(frame: RelayFrameOf<'deliver'>): void {
+    const sub = this.#channels.get(frame.channel);
+    if (sub === undefined) return;
+    sub.queued++;
+    sub.queue = sub.queue.then(async () => {
+      sub.queued--;
+      if (sub.broken) return;
+      if (frame.seq > sub.lastProcessed) {
+        try {
+          await sub.handlers.deliver(frame);
+        } catch {
+          // Not acked, and nothing after it may be processed first: reconnect and resume here.
+          sub.broken = true;
+          this.#lost('socket_closed');
+          return;
+        }
+        sub.lastProcessed = frame.seq;
+      }
+      // Ack in small batches, and whenever the local queue runs dry (the relay's next backlog
+      // page waits for that ack).
+      if (++sub.unacked >= 32 || sub.queued === 0) {
+        sub.unacked = 0;
+        this.#ws?.send(JSON.stringify({ type: 'ack', channel: frame.channel, seq: sub.lastProcessed }));
+      }
+    });
+  }
+}
+
+function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort?: () => void): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    onAbort?.();
+    return Promise.reject(new BackchannelError('aborted', 'aborted', { cause: signal.reason }));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => {
+      onAbort?.();
+      reject(new BackchannelError('aborted', 'aborted', { cause: signal.reason }));
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', abort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

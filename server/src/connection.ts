@@ -1,0 +1,151 @@
+import type { RawData, WebSocket } from 'ws';
+import {
+  BackchannelError,
+  CLOSE_CODES,
+  ClientFrame,
+  type ErrorCode,
+  type RelayFrame,
+} from '@backchannel/client-sdk/protocol';
+import type { RelayContext } from './context.js';
+import type { Subscription } from './delivery/subscription.js';
+import type { Sink } from './delivery/sink.js';
+import { TokenBucket } from './rate-limit.js';
+import { handleFrame } from './handlers/dispatch.js';
+
+/** Bad frames tolerated (answered with errors) before the connection is closed. */
+const MAX_STRIKES = 100;
+
+/**
+ * One authenticated WebSocket: size-checked by `ws`, rate-limited, parsed once, validated by the
+ * protocol's zod schemas, dispatched. A bad frame gets an error frame; the connection's other
+ * work goes on. Output past the slow-consumer bound cuts the connection; the client resumes.
+ */
+export class Connection implements Sink {
+  readonly memberKey: Uint8Array;
+  readonly memberText: string;
+  readonly subscriptions = new Map<string, Subscription>();
+  alive = true;
+  readonly #ws: WebSocket;
+  readonly #ctx: RelayContext;
+  readonly #bucket: TokenBucket;
+  #strikes = 0;
+  #closed = false;
+
+  constructor(ws: WebSocket, memberKey: Uint8Array, memberText: string, ctx: RelayContext) {
+    this.#ws = ws;
+    this.memberKey = memberKey;
+    this.memberText = memberText;
+    this.#ctx = ctx;
+    this.#bucket = new TokenBucket(ctx.config.BACKCHANNEL_RATE_PER_SEC, ctx.config.BACKCHANNEL_RATE_BURST);
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+  }
+
+  /** Sends a frame unless the connection is closed or its reader has fallen too far behind. */
+  send(frame: RelayFrame): boolean {
+    if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return false;
+    if (this.#ws.bufferedAmount > this.#ctx.config.BACKCHANNEL_SLOW_CONSUMER_BYTES) {
+      this.#ctx.logger.warn({ event: 'slow_consumer', buffered: this.#ws.bufferedAmount }, 'slow consumer cut; it will resume');
+      this.terminate();
+      return false;
+    }
+    this.#ws.send(JSON.stringify(frame));
+    this.#ctx.metrics.framesOut.inc({ type: frame.type });
+    return true;
+  }
+
+  /** Answers a request with an error code. */
+  fail(rid: number | undefined, code: ErrorCode, message: string): void {
+    this.#ctx.metrics.errors.inc({ code });
+    this.send(rid === undefined ? { type: 'error', code, message } : { type: 'error', rid, code, message });
+  }
+
+  /** Cuts the connection after a server-side failure; the client reconnects and resumes. */
+  abort(): void {
+    this.close(1013, 'try again later');
+  }
+
+  /** Closes with a code, then makes sure the socket goes even if the peer never answers. */
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ws.close(code, reason);
+    setTimeout(() => this.#ws.terminate(), 2_000).unref();
+  }
+
+  /** Drops the socket at once (slow consumer, missed heartbeat). */
+  terminate(): void {
+    this.#closed = true;
+    this.#ws.terminate();
+  }
+
+  /** Pings; a connection that did not pong since the last ping is dropped. */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.terminate();
+      return;
+    }
+    this.alive = false;
+    this.#ws.ping();
+  }
+
+  /** Called once the socket is gone. */
+  disposed(): void {
+    this.#closed = true;
+    for (const sub of this.subscriptions.values()) {
+      sub.close();
+      this.#ctx.hub.remove(sub);
+    }
+    this.subscriptions.clear();
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (!this.#bucket.take()) {
+      this.#strike('rate_limited', undefined, 'too many frames; slow down');
+      return;
+    }
+    if (isBinary) {
+      this.#strike('bad_frame', undefined, 'frames are JSON text');
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString());
+    } catch {
+      this.#strike('bad_json', undefined, 'frame is not JSON');
+      return;
+    }
+    const parsed = ClientFrame.safeParse(raw);
+    if (!parsed.success) {
+      const rid = ridOf(raw);
+      const issue = parsed.error.issues[0];
+      this.#strike('bad_frame', rid, `invalid frame at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+      return;
+    }
+    const frame = parsed.data;
+    this.#ctx.metrics.framesIn.inc({ type: frame.type });
+    handleFrame(this.#ctx, this, frame).catch((err: unknown) => {
+      const rid = 'rid' in frame ? frame.rid : undefined;
+      if (err instanceof BackchannelError) {
+        this.fail(rid, err.code, err.message);
+      } else {
+        this.#ctx.logger.error({ event: 'handler_failed', frame: frame.type, err }, 'frame handler failed');
+        this.fail(rid, 'internal', 'internal error');
+      }
+    });
+  }
+
+  #strike(code: ErrorCode, rid: number | undefined, message: string): void {
+    this.fail(rid, code, message);
+    if (++this.#strikes >= MAX_STRIKES) this.close(CLOSE_CODES.policyViolation, 'too many bad frames');
+  }
+}
+
+function ridOf(raw: unknown): number | undefined {
+  if (typeof raw !== 'object' || raw === null || !('rid' in raw)) return undefined;
+  const rid = (raw as { rid: unknown }).rid;
+  return typeof rid === 'number' && Number.isInteger(rid) && rid >= 0 && rid <= 0xffff_ffff ? rid : undefined;
+}

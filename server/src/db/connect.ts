@@ -1,0 +1,20 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+// bigint (int8) as string is pg's default; keep it, and convert at the edge where we know the range.
+
+/** A database handle: the kysely instance and the pool under it. */
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly pool: pg.Pool;
+}
+
+/** Opens a pool (sized for the relay's own work) and a kysely instance over it. */
+export function connectDb(connectionString: string, poolSize: number): Db {
+  const pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // An idle client's error (e.g. Postgres restarting) must not crash the process; the pool drops it.
+  pool.on('error', () => undefined);
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { kysely, pool };
+}

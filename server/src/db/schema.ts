@@ -1,0 +1,85 @@
+import type { ColumnType, Generated, Selectable } from 'kysely';
+
+/** bigint columns come back from pg as strings; we write numbers. */
+type BigIntColumn = ColumnType<string, number | bigint, number | bigint>;
+type CreatedAt = ColumnType<Date, never, never>;
+
+/** Row types of every table, in one place (kysely's `Database` interface). */
+export interface Database {
+  relay_keys: {
+    id: Generated<number>;
+    kind: 'auth' | 'record';
+    public_key: Uint8Array;
+    secret_key: Uint8Array;
+    created_at: CreatedAt;
+    retired_at: ColumnType<Date | null, never, Date | null>;
+  };
+  channels: {
+    id: Uint8Array;
+    status: 'forming' | 'open' | 'dissolved';
+    charter: ColumnType<unknown, string, string>;
+    roster_version: number;
+    head_seq: BigIntColumn;
+    chain: Uint8Array;
+    created_at: CreatedAt;
+  };
+  members: {
+    channel_id: Uint8Array;
+    member_key: Uint8Array;
+    sign_key: Uint8Array;
+    role: 'host' | 'party' | 'observer';
+    status: 'pending' | 'active' | 'left' | 'removed';
+    since_version: number;
+    cursor_seq: ColumnType<string, number | undefined, number>;
+    joined_at: CreatedAt;
+  };
+  approvals: {
+    channel_id: Uint8Array;
+    member_key: Uint8Array;
+    approver_key: Uint8Array;
+    sig: Uint8Array;
+  };
+  invites: {
+    secret_hash: Uint8Array;
+    channel_id: Uint8Array;
+    role: 'party' | 'observer';
+    expires_at: BigIntColumn;
+    redeemed_by: Uint8Array | null;
+  };
+  signed_prekeys: {
+    member_key: Uint8Array;
+    channel_id: Uint8Array;
+    prekey_id: BigIntColumn;
+    prekey: Uint8Array;
+    sig: Uint8Array;
+  };
+  one_time_prekeys: {
+    member_key: Uint8Array;
+    channel_id: Uint8Array;
+    prekey_id: BigIntColumn;
+    prekey: Uint8Array;
+  };
+  messages: {
+    channel_id: Uint8Array;
+    seq: BigIntColumn;
+    sender_key: Uint8Array;
+    client_msg_id: string;
+    headers: ColumnType<Record<string, string>, string, never>;
+    body: string;
+    commitment: Uint8Array;
+    received_at: BigIntColumn;
+    chain: Uint8Array;
+  };
+  receipts: {
+    channel_id: Uint8Array;
+    seq: BigIntColumn;
+    commitment: Uint8Array;
+    received_at: BigIntColumn;
+    chain: Uint8Array;
+  };
+}
+
+/** A member row as read. */
+export type MemberRow = Selectable<Database['members']>;
+/** A channel row as read. */
+export type ChannelRow = Selectable<Database['channels']>;

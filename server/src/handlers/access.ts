@@ -1,0 +1,22 @@
+import { BackchannelError } from '@backchannel/client-sdk/protocol';
+import type { RelayContext } from '../context.js';
+import type { ChannelState, MemberState } from '../store/channels.js';
+
+/** Loads a channel or fails with `channel_not_found`. */
+export async function channelOf(ctx: RelayContext, channelText: string): Promise<ChannelState> {
+  const state = await ctx.cache.get(channelText);
+  if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+  return state;
+}
+
+/** The caller's membership, in one of the given statuses, or `not_member`. */
+export function memberOf(state: ChannelState, memberText: string, statuses: MemberState['status'][] = ['active']): MemberState {
+  const m = state.members.get(memberText);
+  if (m === undefined || !statuses.includes(m.status)) throw new BackchannelError('not_member', 'not a member of this channel');
+  return m;
+}
+
+/** Requires one of the given roles, or `wrong_role`. */
+export function requireRole(m: MemberState, ...roles: MemberState['role'][]): void {
+  if (!roles.includes(m.role)) throw new BackchannelError('wrong_role', `this needs the role ${roles.join(' or ')}`);
+}

@@ -1,0 +1,36 @@
+import type { ClientFrame } from '@backchannel/client-sdk/protocol';
+import type { Connection } from '../connection.js';
+import type { RelayContext } from '../context.js';
+import { convene, createInvite, approve, redeemInvite, getRoster } from './governance.js';
+import { ack, send, subscribe } from './messaging.js';
+import { fetchPrekeys, publishPrekeys } from './prekeys.js';
+
+/** Routes a validated frame to its handler; the union's exhaustiveness is checked by `never`. */
+export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFrame): Promise<void> {
+  switch (frame.type) {
+    case 'send':
+      return send(ctx, conn, frame);
+    case 'ack':
+      return ack(ctx, conn, frame);
+    case 'subscribe':
+      return subscribe(ctx, conn, frame);
+    case 'prekeys.publish':
+      return publishPrekeys(ctx, conn, frame);
+    case 'prekeys.fetch':
+      return fetchPrekeys(ctx, conn, frame);
+    case 'roster.get':
+      return getRoster(ctx, conn, frame);
+    case 'channel.convene':
+      return convene(ctx, conn, frame);
+    case 'invite.create':
+      return createInvite(ctx, conn, frame);
+    case 'invite.redeem':
+      return redeemInvite(ctx, conn, frame);
+    case 'member.approve':
+      return approve(ctx, conn, frame);
+    default: {
+      const unreachable: never = frame;
+      return Promise.reject(new Error(`unhandled frame ${String(unreachable)}`));
+    }
+  }
+}

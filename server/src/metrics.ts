@@ -1,0 +1,29 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The relay's Prometheus metrics, one registry per relay instance. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({ name: 'backchannel_connections', help: 'Open authenticated WebSocket connections', registers: [this.registry] });
+  readonly framesIn = new Counter({ name: 'backchannel_frames_in_total', help: 'Frames received, by type', labelNames: ['type'], registers: [this.registry] });
+  readonly framesOut = new Counter({ name: 'backchannel_frames_out_total', help: 'Frames sent, by type', labelNames: ['type'], registers: [this.registry] });
+  readonly errors = new Counter({ name: 'backchannel_errors_total', help: 'Errors answered, by code', labelNames: ['code'], registers: [this.registry] });
+  readonly ackLatency = new Histogram({
+    name: 'backchannel_ack_latency_seconds',
+    help: 'Time from receiving a send to acking it (durable commit included)',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly batchSize = new Histogram({
+    name: 'backchannel_group_commit_batch_size',
+    help: 'Messages per group-commit transaction',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers: [this.registry],
+  });
+  readonly subscriptions = new Gauge({ name: 'backchannel_subscriptions', help: 'Live channel subscriptions', registers: [this.registry] });
+  readonly queueDepth = new Gauge({ name: 'backchannel_queue_depth', help: 'Stored messages not yet acknowledged by every recipient (sampled)', registers: [this.registry] });
+  readonly dbPool = new Gauge({ name: 'backchannel_db_pool_clients', help: 'Database pool clients, by state', labelNames: ['state'], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'backchannel_process_' });
+  }
+}

@@ -1,0 +1,214 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { sodiumReady } from '@backchannel/client-sdk';
+import { AUTH_PATHS, AUTH_QUERY, CLOSE_CODES, SUBPROTOCOL, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { Authenticator } from './auth.js';
+import type { Config } from './config.js';
+import { Connection } from './connection.js';
+import type { RelayContext } from './context.js';
+import { connectDb, type Db } from './db/connect.js';
+import { assertDurable } from './db/durability.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { migrateToLatest } from './db/migrate.js';
+import { Hub } from './delivery/hub.js';
+import { NotifyListener, ROSTER_NOTIFY_CHANNEL } from './delivery/notify-listener.js';
+import { httpHandler, type RouteHandler } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { ChannelCache } from './store/channel-cache.js';
+import { CursorStore } from './store/cursors.js';
+import { MessageLog } from './store/message-log.js';
+import { loadRelayKeys } from './store/relay-keys.js';
+
+/** A running relay. */
+export interface Relay {
+  /** `http://host:port` of the relay. */
+  readonly url: string;
+  readonly port: number;
+  /** The database URL the relay uses (embedded or given). */
+  readonly databaseUrl: string;
+  readonly context: RelayContext;
+  /**
+   * Graceful stop: refuse new connections, tell clients to reconnect, finish in-flight commits,
+   * close the database. Resolves within the configured shutdown bound.
+   */
+  close(): Promise<void>;
+}
+
+/** Options that are not configuration: injected pieces for embedding and tests. */
+export interface RelayOptions {
+  /** Where JSON log lines go (default stdout). */
+  logDestination?: NodeJS.WritableStream;
+  /** Extra `postgres -c` settings for the embedded database. */
+  embeddedSettings?: Record<string, string>;
+  /** Extra HTTP routes. */
+  routes?: (ctx: RelayContext) => RouteHandler[];
+}
+
+async function openDatabase(config: Config, logger: Logger, options: RelayOptions): Promise<{ url: string; embedded?: EmbeddedDatabase }> {
+  if (config.DATABASE_URL !== undefined) return { url: config.DATABASE_URL };
+  const embedded = await startEmbeddedPostgres({
+    dataDir: config.BACKCHANNEL_DATA_DIR,
+    port: config.BACKCHANNEL_EMBEDDED_PG_PORT,
+    onLog: (line) => logger.debug({ event: 'postgres', line }),
+    ...(options.embeddedSettings ? { settings: options.embeddedSettings } : {}),
+  });
+  return { url: embedded.url, embedded };
+}
+
+/** Starts a relay: database (embedded unless DATABASE_URL), migrations, keys, HTTP and WebSocket. */
+export async function startRelay(config: Config, options: RelayOptions = {}): Promise<Relay> {
+  await sodiumReady();
+  const logger = createLogger(config.BACKCHANNEL_LOG_LEVEL, options.logDestination);
+  const { url: databaseUrl, embedded } = await openDatabase(config, logger, options);
+  const db: Db = connectDb(databaseUrl, config.BACKCHANNEL_DB_POOL);
+  try {
+    await assertDurable(db);
+    await migrateToLatest(db);
+  } catch (err) {
+    await db.kysely.destroy();
+    await embedded?.stop();
+    throw err;
+  }
+  const keys = await loadRelayKeys(db);
+  const metrics = new Metrics();
+  const hub = new Hub();
+  const cache = new ChannelCache(db);
+  const connections = new Map<string, Set<Connection>>();
+  const messages = new MessageLog(db.pool, (c) => hub.committed(c), {
+    observe: (size) => metrics.batchSize.observe(size),
+  });
+  const cursors = new CursorStore(db);
+
+  const ctx: RelayContext = {
+    config,
+    db,
+    cache,
+    messages,
+    cursors,
+    hub,
+    keys,
+    logger,
+    metrics,
+    async rosterChanged(channelText) {
+      cache.invalidate(channelText);
+      await db.pool.query(`select pg_notify('${ROSTER_NOTIFY_CHANNEL}', $1)`, [channelText]).catch(() => undefined);
+    },
+  };
+
+  const listener = new NotifyListener(databaseUrl, {
+    advanced: (channel, seq) => hub.advanced(channel, seq),
+    rosterChanged: (channel) => cache.invalidate(channel),
+    resync: () => {
+      cache.clear();
+      hub.resync();
+    },
+  }, logger);
+  await listener.start();
+
+  const auth = new Authenticator(keys.auth.publicKey, keys.auth.secretKey);
+  let ready = true;
+  const isReady = async (): Promise<boolean> => {
+    if (!ready) return false;
+    try {
+      await db.pool.query('select 1');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  const server: Server = createServer(httpHandler(ctx, auth, isReady, options.routes?.(ctx) ?? []));
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.BACKCHANNEL_MAX_PAYLOAD,
+    perMessageDeflate: false, // 6× the cost for little gain on ciphertext (and a compression oracle)
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+
+  const reject = (socket: Duplex, status: number, code: string): void => {
+    const body = JSON.stringify({ code });
+    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 503 ? 'Service Unavailable' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+  };
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://relay.invalid');
+    if (url.pathname !== AUTH_PATHS.socket) return reject(socket, 400, 'not_found');
+    if (!ready) return reject(socket, 503, 'unavailable');
+    const origin = req.headers.origin;
+    if (config.BACKCHANNEL_ORIGINS !== undefined && origin !== undefined && !config.BACKCHANNEL_ORIGINS.includes(origin)) {
+      return reject(socket, 403, 'origin_forbidden');
+    }
+    // Authenticate before a socket exists: a bad proof costs the caller a 401 and nothing else.
+    const result = auth.verify(url.searchParams.get(AUTH_QUERY.key) ?? '', url.searchParams.get(AUTH_QUERY.nonce) ?? '', url.searchParams.get(AUTH_QUERY.proof) ?? '');
+    if (!result.ok) {
+      metrics.errors.inc({ code: 'auth_failed' });
+      return reject(socket, 401, 'auth_failed');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const memberText = toBase64Url(result.memberKey);
+      const conn = new Connection(ws, result.memberKey, memberText, ctx);
+      let set = connections.get(memberText);
+      if (set === undefined) connections.set(memberText, (set = new Set()));
+      set.add(conn);
+      metrics.connections.inc();
+      ws.on('error', () => ws.terminate());
+      ws.on('close', () => {
+        conn.disposed();
+        set.delete(conn);
+        if (set.size === 0) connections.delete(memberText);
+        metrics.connections.dec();
+      });
+    });
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const set of connections.values()) for (const conn of set) conn.heartbeat();
+    metrics.subscriptions.set(hub.size);
+    metrics.dbPool.set({ state: 'total' }, db.pool.totalCount);
+    metrics.dbPool.set({ state: 'idle' }, db.pool.idleCount);
+    metrics.dbPool.set({ state: 'waiting' }, db.pool.waitingCount);
+  }, config.BACKCHANNEL_HEARTBEAT_MS);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.BACKCHANNEL_PORT, config.BACKCHANNEL_HOST, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.BACKCHANNEL_PORT;
+  const host = config.BACKCHANNEL_HOST.includes(':') ? `[${config.BACKCHANNEL_HOST}]` : config.BACKCHANNEL_HOST;
+  logger.info({ event: 'relay_started', port, embedded: embedded !== undefined }, 'relay listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      ready = false;
+      clearInterval(heartbeat);
+      server.close();
+      for (const set of connections.values()) {
+        for (const conn of set) {
+          conn.send({ type: 'reconnect', reason: 'relay shutting down', retryAfterMs: 1_000 });
+          conn.close(CLOSE_CODES.goingAway, 'relay shutting down');
+        }
+      }
+      const bound = new Promise<void>((resolve) => setTimeout(resolve, config.BACKCHANNEL_SHUTDOWN_TIMEOUT_MS).unref());
+      await Promise.race([messages.drained(), bound]);
+      await cursors.close().catch(() => undefined);
+      await listener.stop();
+      for (const set of connections.values()) for (const conn of set) conn.terminate();
+      server.closeAllConnections();
+      await db.kysely.destroy();
+      await embedded?.stop();
+      logger.info({ event: 'relay_stopped' }, 'relay stopped');
+    })();
+    return closing;
+  };
+
+  return { url: `http://${host}:${port}`, port, databaseUrl, context: ctx, close };
+}

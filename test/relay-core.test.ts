@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toBase64Url, type RelayFrameOf } from '@backchannel/client-sdk/protocol';
+import { openChannel, reconnected, type OpenChannel, type RawMember } from './support/members.js';
+import { startTestRelay, type TestRelay } from './support/relay.js';
+
+const commitment = (i: number): string => toBase64Url(new Uint8Array(32).fill(i % 251));
+
+describe('relay core: store and forward', () => {
+  let relay: TestRelay;
+  let ch: OpenChannel;
+  let alice: RawMember;
+  let bob: RawMember;
+
+  beforeAll(async () => {
+    relay = await startTestRelay();
+    ch = await openChannel(relay.url, 2);
+    [alice, bob] = ch.parties as [RawMember, RawMember];
+  });
+  afterAll(async () => {
+    for (const p of [ch.host, alice, bob]) await p.conn.close();
+    await relay.close();
+  });
+
+  const send = (i: number) =>
+    alice.conn.request(
+      {
+        type: 'send',
+        channel: ch.channel,
+        clientMsgId: `m${i}`,
+        headers: { [bob.key]: toBase64Url(new Uint8Array([i & 255, i >> 8])) },
+        body: toBase64Url(new Uint8Array(64).fill(7)),
+        commitment: commitment(i),
+      },
+      { retry: true },
+    );
+
+  it('delivers 1,000 envelopes exactly once in sequence order, 300 of them sent while the recipient was offline', async () => {
+    const received: RelayFrameOf<'deliver'>[] = [];
+    let last = 0;
+    const handlers = {
+      after: () => last,
+      deliver: async (f: RelayFrameOf<'deliver'>) => {
+        received.push(f);
+        last = f.seq;
+      },
+    };
+    await bob.conn.connect();
+    bob.conn.subscribe(ch.channel, handlers);
+    const acks = await Promise.all(Array.from({ length: 700 }, (_, i) => send(i)));
+    await expect.poll(() => received.length, { timeout: 20_000 }).toBe(700);
+
+    await bob.conn.close(); // offline
+    acks.push(...(await Promise.all(Array.from({ length: 300 }, (_, i) => send(700 + i)))));
+    bob = reconnected(relay.url, bob);
+    await bob.conn.connect();
+    bob.conn.subscribe(ch.channel, handlers);
+    await expect.poll(() => received.length, { timeout: 20_000 }).toBe(1000);
+
+    expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(received.map((f) => f.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(received.every((f) => f.from === alice.key)).toBe(true);
+    // Each delivery carries the same receipt-chain value the sender was acked with.
+    expect(received.map((f) => f.chain)).toEqual(acks.map((a) => a.chain));
+  });
+
+  it('answers a retried send with the first commit, not a new sequence', async () => {
+    const first = await send(5000);
+    const again = await send(5000);
+    expect(again.duplicate).toBe(true);
+    expect(again.seq).toBe(first.seq);
+    expect(again.chain).toBe(first.chain);
+  });
+});

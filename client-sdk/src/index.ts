@@ -9,6 +9,6 @@ export { nextReceiptChain, RECEIPT_CHAIN_GENESIS } from './crypto/receipt-chain.
 export { newInviteSecret, inviteSecretHash, INVITE_SECRET_BYTES } from './invite.js';
 export { verifySignedPrekey } from './crypto/prekeys.js';
 export { signApproval, verifyApproval, signConsent, verifyConsent, type ApprovalStatement, type ConsentStatement } from './crypto/signatures.js';
-export { RelayConnection, type RelayConnectionOptions, type ChannelHandlers, type ConnectionIdentity, type RequestFrame, type ResponseMap } from './transport/relay-connection.js';
+export { RelayConnection, type PushFrame, type RelayConnectionOptions, type ChannelHandlers, type ConnectionIdentity, type RequestFrame, type ResponseMap } from './transport/relay-connection.js';
 export type { ConnectionState, StateChange, StateReason } from './transport/state.js';
 export type { Platform, WebSocketLike, WebSocketConstructor, FetchLike } from './transport/platform.js';

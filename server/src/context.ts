@@ -1,4 +1,5 @@
 import type { Config } from './config.js';
+import type { ConnectionRegistry } from './connection-registry.js';
 import type { Db } from './db/connect.js';
 import type { Hub } from './delivery/hub.js';
 import type { Logger } from './logger.js';
@@ -19,6 +20,7 @@ export interface RelayContext {
   readonly keys: RelayKeys;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  readonly connections: ConnectionRegistry;
   /** Invalidates a channel's roster here and on every other node, and cuts ended memberships. */
   rosterChanged(channelText: string): Promise<void>;
 }

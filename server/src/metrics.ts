@@ -20,7 +20,18 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly subscriptions = new Gauge({ name: 'backchannel_subscriptions', help: 'Live channel subscriptions', registers: [this.registry] });
-  readonly queueDepth = new Gauge({ name: 'backchannel_queue_depth', help: 'Stored messages not yet acknowledged by every recipient (sampled)', registers: [this.registry] });
+  /** Counts queued messages; set by the relay once its database is open, sampled at each scrape. */
+  queueDepthSource: (() => Promise<number>) | undefined;
+  readonly queueDepth: Gauge = new Gauge({
+    name: 'backchannel_queue_depth',
+    help: 'Stored messages not yet acknowledged, counted per recipient (database-wide, sampled at scrape)',
+    registers: [this.registry],
+    collect: async () => {
+      if (this.queueDepthSource === undefined) return;
+      // A failed sample (database down, statement timeout) keeps the last value.
+      await this.queueDepthSource().then((n) => this.queueDepth.set(n), () => undefined);
+    },
+  });
   readonly dbPool = new Gauge({ name: 'backchannel_db_pool_clients', help: 'Database pool clients, by state', labelNames: ['state'], registers: [this.registry] });
 
   constructor() {

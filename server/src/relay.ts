@@ -1,11 +1,14 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { sodiumReady } from '@backchannel/client-sdk';
+import { sodium, sodiumReady } from '@backchannel/client-sdk';
 import { AUTH_PATHS, AUTH_QUERY, CLOSE_CODES, SUBPROTOCOL, toBase64Url } from '@backchannel/client-sdk/protocol';
 import { Authenticator } from './auth.js';
 import type { Config } from './config.js';
 import { Connection } from './connection.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { applyRosterChange } from './roster-events.js';
+import { RetentionSweeper } from './retention.js';
 import type { RelayContext } from './context.js';
 import { connectDb, type Db } from './db/connect.js';
 import { assertDurable } from './db/durability.js';
@@ -19,6 +22,7 @@ import { Metrics } from './metrics.js';
 import { ChannelCache } from './store/channel-cache.js';
 import { CursorStore } from './store/cursors.js';
 import { MessageLog } from './store/message-log.js';
+import { countQueuedMessages } from './store/queue-depth.js';
 import { loadRelayKeys } from './store/relay-keys.js';
 
 /** A running relay. */
@@ -29,6 +33,8 @@ export interface Relay {
   /** The database URL the relay uses (embedded or given). */
   readonly databaseUrl: string;
   readonly context: RelayContext;
+  /** Runs a retention sweep now (as of `now`); resolves with the number of messages purged. */
+  sweepRetention(now?: number): Promise<number>;
   /**
    * Graceful stop: refuse new connections, tell clients to reconnect, finish in-flight commits,
    * close the database. Resolves within the configured shutdown bound.
@@ -73,9 +79,11 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   }
   const keys = await loadRelayKeys(db);
   const metrics = new Metrics();
+  metrics.queueDepthSource = () => countQueuedMessages(db);
   const hub = new Hub();
   const cache = new ChannelCache(db);
-  const connections = new Map<string, Set<Connection>>();
+  const connections = new ConnectionRegistry();
+  const nodeId = toBase64Url(sodium.randombytes_buf(9));
   const messages = new MessageLog(db.pool, (c) => hub.committed(c), {
     observe: (size) => metrics.batchSize.observe(size),
   });
@@ -91,15 +99,20 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     keys,
     logger,
     metrics,
+    connections,
     async rosterChanged(channelText) {
-      cache.invalidate(channelText);
-      await db.pool.query(`select pg_notify('${ROSTER_NOTIFY_CHANNEL}', $1)`, [channelText]).catch(() => undefined);
+      // Other nodes learn of it by NOTIFY (tagged with our node id, so we skip our own).
+      await db.pool.query(`select pg_notify('${ROSTER_NOTIFY_CHANNEL}', $1)`, [`${nodeId} ${channelText}`]).catch(() => undefined);
+      await applyRosterChange(cache, hub, connections, channelText);
     },
   };
 
   const listener = new NotifyListener(databaseUrl, {
     advanced: (channel, seq) => hub.advanced(channel, seq),
-    rosterChanged: (channel) => cache.invalidate(channel),
+    rosterChanged: (payload) => {
+      const [from, channel] = payload.split(' ');
+      if (from !== nodeId && channel !== undefined) void applyRosterChange(cache, hub, connections, channel).catch(() => undefined);
+    },
     resync: () => {
       cache.clear();
       hub.resync();
@@ -154,22 +167,20 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     wss.handleUpgrade(req, socket, head, (ws) => {
       const memberText = toBase64Url(result.memberKey);
       const conn = new Connection(ws, result.memberKey, memberText, ctx);
-      let set = connections.get(memberText);
-      if (set === undefined) connections.set(memberText, (set = new Set()));
-      set.add(conn);
+      const unregister = connections.add(conn);
       metrics.connections.inc();
       ws.on('error', () => ws.terminate());
       ws.on('close', () => {
         conn.disposed();
-        set.delete(conn);
-        if (set.size === 0) connections.delete(memberText);
+        unregister();
         metrics.connections.dec();
       });
     });
   });
 
+  const sweeper = new RetentionSweeper(ctx, config.BACKCHANNEL_RETENTION_SWEEP_MS);
   const heartbeat = setInterval(() => {
-    for (const set of connections.values()) for (const conn of set) conn.heartbeat();
+    for (const conn of connections.all()) conn.heartbeat();
     metrics.subscriptions.set(hub.size);
     metrics.dbPool.set({ state: 'total' }, db.pool.totalCount);
     metrics.dbPool.set({ state: 'idle' }, db.pool.idleCount);
@@ -190,18 +201,17 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     closing ??= (async () => {
       ready = false;
       clearInterval(heartbeat);
+      await sweeper.stop();
       server.close();
-      for (const set of connections.values()) {
-        for (const conn of set) {
-          conn.send({ type: 'reconnect', reason: 'relay shutting down', retryAfterMs: 1_000 });
-          conn.close(CLOSE_CODES.goingAway, 'relay shutting down');
-        }
+      for (const conn of connections.all()) {
+        conn.send({ type: 'reconnect', reason: 'relay shutting down', retryAfterMs: 1_000 });
+        conn.close(CLOSE_CODES.goingAway, 'relay shutting down');
       }
       const bound = new Promise<void>((resolve) => setTimeout(resolve, config.BACKCHANNEL_SHUTDOWN_TIMEOUT_MS).unref());
       await Promise.race([messages.drained(), bound]);
       await cursors.close().catch(() => undefined);
       await listener.stop();
-      for (const set of connections.values()) for (const conn of set) conn.terminate();
+      for (const conn of connections.all()) conn.terminate();
       server.closeAllConnections();
       await db.kysely.destroy();
       await embedded?.stop();
@@ -210,5 +220,5 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     return closing;
   };
 
-  return { url: `http://${host}:${port}`, port, databaseUrl, context: ctx, close };
+  return { url: `http://${host}:${port}`, port, databaseUrl, context: ctx, close, sweepRetention: (now) => sweeper.sweep(now) };
 }

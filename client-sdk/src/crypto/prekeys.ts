@@ -24,12 +24,17 @@ export interface PrekeyPair {
   secretKey: string;
 }
 
+/** A signed prekey pair with its signature, so it can be re-published unchanged. */
+export interface SignedPrekeyPair extends PrekeyPair {
+  sig: string;
+}
+
 /**
  * A member's prekey secrets for one channel. Old signed prekeys are kept (up to
  * {@link MAX_OLD_SIGNED_PREKEYS}) because bundles fetched before a rotation may still be in use.
  */
 export interface PrekeyState {
-  signed: PrekeyPair[];
+  signed: SignedPrekeyPair[];
   oneTime: Record<string, PrekeyPair>;
   nextSignedId: number;
   nextOneTimeId: number;
@@ -77,7 +82,7 @@ export async function rotateSignedPrekey(
     signedPrekeyMessage(channel, keys.dhPublic, id, pair.publicKey),
     bytesOf(keys.signSecret, 64),
   );
-  const entry: PrekeyPair = { id, publicKey: b64(pair.publicKey), secretKey: b64(pair.privateKey) };
+  const entry: SignedPrekeyPair = { id, publicKey: b64(pair.publicKey), secretKey: b64(pair.privateKey), sig: b64(sig) };
   return {
     state: {
       ...state,
@@ -105,9 +110,15 @@ export async function addOneTimePrekeys(
   return { state: { ...state, oneTime, nextOneTimeId: id }, published };
 }
 
-/** The current (newest) signed prekey as published, if any — for re-publishing it. */
-export function currentSignedPrekeyPublic(state: PrekeyState): PrekeyPair | undefined {
-  return state.signed[0];
+/** The current (newest) signed prekey in its published form, if any — for re-publishing it. */
+export function currentSignedPrekey(state: PrekeyState): PublishedSignedPrekey | undefined {
+  const s = state.signed[0];
+  return s && { id: s.id, key: s.publicKey, sig: s.sig };
+}
+
+/** The one-time prekeys still unused, in published form — e.g. to re-publish after a relay reset. */
+export function unusedOneTimePrekeys(state: PrekeyState): PublishedOneTimePrekey[] {
+  return Object.values(state.oneTime).map((p) => ({ id: p.id, key: p.publicKey }));
 }
 
 /**

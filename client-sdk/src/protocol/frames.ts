@@ -162,6 +162,39 @@ export const ApproveFrame = z.strictObject({
   sig: Signature,
 });
 
+/** Leaves a channel. Any party (or observer) may, at any time; its connections are then cut. */
+export const LeaveFrame = z.strictObject({
+  type: z.literal('member.leave'),
+  rid: RequestId,
+  channel: ChannelId,
+});
+
+/**
+ * Votes to remove a member. The member is removed once every other active party has voted, or
+ * at once when the host asks and the charter lets the host remove.
+ */
+export const RemoveFrame = z.strictObject({
+  type: z.literal('member.remove'),
+  rid: RequestId,
+  channel: ChannelId,
+  member: MemberKey,
+});
+
+/** Dissolves the channel: any party may; the relay deletes its ciphertext, prekeys, invitations, receipts. */
+export const DissolveFrame = z.strictObject({
+  type: z.literal('channel.dissolve'),
+  rid: RequestId,
+  channel: ChannelId,
+});
+
+/** Votes for a new charter; it takes effect once every active party has voted for the same one. */
+export const AmendCharterFrame = z.strictObject({
+  type: z.literal('charter.amend'),
+  rid: RequestId,
+  channel: ChannelId,
+  charter: Charter,
+});
+
 /** Client → relay frames of the relay core and governance. */
 export const ClientFrame = z.discriminatedUnion('type', [
   SendFrame,
@@ -174,6 +207,10 @@ export const ClientFrame = z.discriminatedUnion('type', [
   InviteCreateFrame,
   InviteRedeemFrame,
   ApproveFrame,
+  LeaveFrame,
+  RemoveFrame,
+  DissolveFrame,
+  AmendCharterFrame,
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -272,6 +309,19 @@ export const ReconnectFrame = z.strictObject({
   retryAfterMs: z.number().int().min(0).max(600_000),
 });
 
+/** Messages the relay purged by retention before every recipient had them: told to their sender. */
+export const ExpiredFrame = z.strictObject({
+  type: z.literal('expired'),
+  channel: ChannelId,
+  clientMsgIds: z.array(ClientMessageId).max(10_000),
+});
+
+/** The channel was dissolved: the client deletes its channel state. */
+export const DissolvedFrame = z.strictObject({
+  type: z.literal('channel.dissolved'),
+  channel: ChannelId,
+});
+
 /** Relay → client frames. */
 export const RelayFrame = z.discriminatedUnion('type', [
   SentFrame,
@@ -284,6 +334,8 @@ export const RelayFrame = z.discriminatedUnion('type', [
   OkFrame,
   ErrorFrame,
   ReconnectFrame,
+  ExpiredFrame,
+  DissolvedFrame,
 ]);
 
 /** Any client → relay frame. */

@@ -31,6 +31,10 @@ export interface ResponseMap {
   'invite.create': RelayFrameOf<'ok'>;
   'invite.redeem': RelayFrameOf<'ok'>;
   'member.approve': RelayFrameOf<'ok'>;
+  'member.leave': RelayFrameOf<'ok'>;
+  'member.remove': RelayFrameOf<'ok'>;
+  'channel.dissolve': RelayFrameOf<'ok'>;
+  'charter.amend': RelayFrameOf<'ok'>;
 }
 
 /** A member's X25519 key pair, which logs it in to the relay. */
@@ -82,6 +86,10 @@ interface ChannelSub {
 
 type StateListener = (change: StateChange) => void;
 
+/** Frames the relay pushes without being asked: roster changes, expiry notices, dissolution. */
+export type PushFrame = RelayFrameOf<'roster'> | RelayFrameOf<'expired'> | RelayFrameOf<'channel.dissolved'>;
+type PushListener = (frame: PushFrame) => void;
+
 /**
  * One authenticated connection to the relay, kept alive across failures: DH authentication,
  * an explicit state machine, full-jitter reconnects, resubscription from the last processed
@@ -94,6 +102,7 @@ export class RelayConnection {
   readonly #pending = new Map<number, Pending>();
   readonly #channels = new Map<string, ChannelSub>();
   readonly #listeners = new Set<StateListener>();
+  readonly #pushListeners = new Set<PushListener>();
   #state: ConnectionState = 'idle';
   #ws: WebSocketLike | undefined;
   #nextRid = 1;
@@ -116,6 +125,12 @@ export class RelayConnection {
   onStateChange(listener: StateListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Listens to pushed frames (roster changes, expiry notices, dissolution); returns the unsubscribe function. */
+  onPush(listener: PushListener): () => void {
+    this.#pushListeners.add(listener);
+    return () => this.#pushListeners.delete(listener);
   }
 
   /** Connects; resolves once authenticated. Later failures reconnect by themselves. */
@@ -319,18 +334,26 @@ export class RelayConnection {
       case 'queue.empty':
         this.#channels.get(frame.channel)?.handlers.queueEmpty?.(frame.seq);
         return;
+      case 'expired':
+      case 'channel.dissolved':
+        for (const l of this.#pushListeners) l(frame);
+        return;
+      case 'roster':
+        if (frame.rid === undefined) {
+          for (const l of this.#pushListeners) l(frame);
+          return;
+        }
+        break;
       case 'reconnect':
         this.#lost('relay_reconnect', frame.retryAfterMs + backoffDelay(0, this.#platform.random));
         return;
-      default: {
-        if (!('rid' in frame) || frame.rid === undefined) return;
-        const p = this.#pending.get(frame.rid);
-        if (p === undefined) return;
-        this.#forget(frame.rid);
-        if (frame.type === 'error') p.reject(new BackchannelError(frame.code, frame.message));
-        else p.resolve(frame);
-      }
     }
+    if (!('rid' in frame) || frame.rid === undefined) return;
+    const p = this.#pending.get(frame.rid);
+    if (p === undefined) return;
+    this.#forget(frame.rid);
+    if (frame.type === 'error') p.reject(new BackchannelError(frame.code, frame.message));
+    else p.resolve(frame);
   }
 
   #onDeliver(frame: RelayFrameOf<'deliver'>): void {

@@ -70,6 +70,22 @@ export interface Database {
     received_at: BigIntColumn;
     chain: Uint8Array;
   };
+  removal_votes: {
+    channel_id: Uint8Array;
+    member_key: Uint8Array;
+    voter_key: Uint8Array;
+  };
+  charter_votes: {
+    channel_id: Uint8Array;
+    voter_key: Uint8Array;
+    charter: ColumnType<unknown, string, string>;
+    charter_hash: Uint8Array;
+  };
+  expiry_notices: {
+    channel_id: Uint8Array;
+    sender_key: Uint8Array;
+    client_msg_id: string;
+  };
   receipts: {
     channel_id: Uint8Array;
     seq: BigIntColumn;

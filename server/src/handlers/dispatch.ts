@@ -4,6 +4,8 @@ import type { RelayContext } from '../context.js';
 import { convene, createInvite, approve, redeemInvite, getRoster } from './governance.js';
 import { ack, send, subscribe } from './messaging.js';
 import { fetchPrekeys, publishPrekeys } from './prekeys.js';
+import { leave, remove } from './membership.js';
+import { amendCharter, dissolve } from './channel-lifecycle.js';
 
 /** Routes a validated frame to its handler; the union's exhaustiveness is checked by `never`. */
 export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFrame): Promise<void> {
@@ -28,6 +30,14 @@ export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFr
       return redeemInvite(ctx, conn, frame);
     case 'member.approve':
       return approve(ctx, conn, frame);
+    case 'member.leave':
+      return leave(ctx, conn, frame);
+    case 'member.remove':
+      return remove(ctx, conn, frame);
+    case 'channel.dissolve':
+      return dissolve(ctx, conn, frame);
+    case 'charter.amend':
+      return amendCharter(ctx, conn, frame);
     default: {
       const unreachable: never = frame;
       return Promise.reject(new Error(`unhandled frame ${String(unreachable)}`));

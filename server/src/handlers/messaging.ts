@@ -3,6 +3,7 @@ import { toBase64Url } from '@backchannel/client-sdk/protocol';
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
 import { Subscription } from '../delivery/subscription.js';
+import { deliverExpiryNotices } from '../retention.js';
 import { channelOf, memberOf, requireRole } from './access.js';
 
 /**
@@ -57,6 +58,7 @@ export async function subscribe(ctx: RelayContext, conn: Connection, frame: Clie
   ctx.hub.add(sub);
   conn.send({ type: 'subscribed', rid: frame.rid, channel: frame.channel, head: ctx.hub.head(frame.channel) });
   sub.start();
+  await deliverExpiryNotices(ctx, frame.channel, conn.memberText);
 }
 
 /** Advances the member's delivery cursor; releases the next backlog page. */

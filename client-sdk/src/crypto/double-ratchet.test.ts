@@ -1,0 +1,214 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BackchannelError, utf8, fromUtf8 } from '../protocol/index.js';
+import { sodiumReady } from '../sodium.js';
+import { toBase64Url as b64 } from '../protocol/index.js';
+import {
+  MAX_SKIP,
+  initRatchetInitiator,
+  initRatchetResponder,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  ratchetForgeIncoming,
+  type RatchetHeader,
+  type RatchetState,
+} from './double-ratchet.js';
+import { generateMemberKeys, type MemberKeys } from './member-keys.js';
+import { addOneTimePrekeys, createPrekeyState, rotateSignedPrekey, type PrekeyState } from './prekeys.js';
+import { x3dhInitiate, x3dhRespond, type PrekeyBundle } from './x3dh.js';
+
+const channel = b64(new Uint8Array(16).fill(7));
+const AD = utf8('test-ad');
+
+interface Wire {
+  header: RatchetHeader;
+  ciphertext: Uint8Array;
+}
+
+async function member(): Promise<{ keys: MemberKeys; prekeys: PrekeyState; bundle: PrekeyBundle }> {
+  const keys = await generateMemberKeys();
+  const spk = await rotateSignedPrekey(createPrekeyState(), keys, channel);
+  const otk = await addOneTimePrekeys(spk.state, 2);
+  return {
+    keys,
+    prekeys: otk.state,
+    bundle: { member: keys.dhPublic, signKey: keys.signPublic, signedPrekey: spk.published, oneTimePrekey: otk.published[0]! },
+  };
+}
+
+async function pair(): Promise<{ alice: RatchetState; bob: RatchetState }> {
+  const a = await member();
+  const b = await member();
+  const init = await x3dhInitiate(a.keys, channel, b.bundle, b.keys.signPublic);
+  const resp = await x3dhRespond(b.keys, b.prekeys, channel, init.prefix);
+  expect(b64(resp.sharedSecret)).toBe(b64(init.sharedSecret));
+  return {
+    alice: initRatchetInitiator(init.sharedSecret, init.theirRatchetKey),
+    bob: initRatchetResponder(resp.sharedSecret, resp.ourRatchetKey),
+  };
+}
+
+function send(state: RatchetState, text: string): { state: RatchetState; wire: Wire } {
+  const out = ratchetEncrypt(state, utf8(text), AD);
+  return { state: out.state, wire: { header: out.header, ciphertext: out.ciphertext } };
+}
+
+function recv(state: RatchetState, wire: Wire): { state: RatchetState; text: string } {
+  const out = ratchetDecrypt(state, wire.header, wire.ciphertext, AD);
+  return { state: out.state, text: fromUtf8(out.plaintext) };
+}
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return BackchannelError.is(err) ? err.code : `non-backchannel: ${String(err)}`;
+  }
+  return undefined;
+}
+
+beforeAll(async () => {
+  await sodiumReady();
+});
+
+describe('X3DH', () => {
+  it('refuses a bundle whose signed prekey is not signed by the roster sign key', async () => {
+    const a = await member();
+    const b = await member();
+    const mallory = await generateMemberKeys();
+    await expect(x3dhInitiate(a.keys, channel, b.bundle, mallory.signPublic)).rejects.toMatchObject({
+      code: 'prekey_signature_invalid',
+    });
+  });
+
+  it('consumes the one-time prekey so the initial message cannot open a second session', async () => {
+    const a = await member();
+    const b = await member();
+    const init = await x3dhInitiate(a.keys, channel, b.bundle, b.keys.signPublic);
+    const resp = await x3dhRespond(b.keys, b.prekeys, channel, init.prefix);
+    await expect(x3dhRespond(b.keys, resp.prekeys, channel, init.prefix)).rejects.toMatchObject({ code: 'decrypt_failed' });
+  });
+
+  it('agrees on a secret without a one-time prekey (relay ran out)', async () => {
+    const a = await member();
+    const b = await member();
+    const init = await x3dhInitiate(a.keys, channel, { ...b.bundle, oneTimePrekey: null }, b.keys.signPublic);
+    const resp = await x3dhRespond(b.keys, b.prekeys, channel, init.prefix);
+    expect(b64(resp.sharedSecret)).toBe(b64(init.sharedSecret));
+  });
+});
+
+describe('Double Ratchet', () => {
+  it('round-trips both ways across several DH ratchet steps', async () => {
+    let { alice, bob } = await pair();
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 3; i++) {
+        const s = send(alice, `a${round}.${i}`);
+        alice = s.state;
+        const r = recv(bob, s.wire);
+        bob = r.state;
+        expect(r.text).toBe(`a${round}.${i}`);
+      }
+      const s = send(bob, `b${round}`);
+      bob = s.state;
+      const r = recv(alice, s.wire);
+      alice = r.state;
+      expect(r.text).toBe(`b${round}`);
+    }
+  });
+
+  it('decrypts out-of-order messages within the skip cap, across a ratchet step', async () => {
+    let { alice, bob } = await pair();
+    const wires: Wire[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = send(alice, `m${i}`);
+      alice = s.state;
+      wires.push(s.wire);
+    }
+    bob = recv(bob, wires[4]!).state;
+    const reply = send(bob, 'reply');
+    bob = reply.state;
+    alice = recv(alice, reply.wire).state;
+    const late = send(alice, 'after-step');
+    alice = late.state;
+    bob = recv(bob, late.wire).state;
+    for (const i of [2, 0, 3, 1]) {
+      const r = recv(bob, wires[i]!);
+      bob = r.state;
+      expect(r.text).toBe(`m${i}`);
+    }
+  });
+
+  it('rejects a replayed message, also after the state is serialised and restored', async () => {
+    let { alice, bob } = await pair();
+    const s = send(alice, 'once');
+    alice = s.state;
+    bob = recv(bob, s.wire).state;
+    expect(code(() => recv(bob, s.wire))).toBe('integrity_replay');
+    const restored = JSON.parse(JSON.stringify(bob)) as RatchetState;
+    expect(code(() => recv(restored, s.wire))).toBe('integrity_replay');
+  });
+
+  it('rejects a counter of 2^32-1 before deriving any key', async () => {
+    const { alice, bob } = await pair();
+    const s = send(alice, 'x');
+    const huge = { ...s.wire, header: { ...s.wire.header, n: 0xffff_ffff } };
+    expect(code(() => recv(bob, huge))).toBe('counter_out_of_range');
+    const hugePn = { ...s.wire, header: { ...s.wire.header, pn: 0xffff_ffff } };
+    expect(code(() => recv(bob, hugePn))).toBe('counter_out_of_range');
+  });
+
+  it('refuses to skip more than the cap, and caps stored skipped keys', async () => {
+    let { alice, bob } = await pair();
+    let last: Wire | undefined;
+    for (let i = 0; i <= MAX_SKIP + 1; i++) {
+      const s = send(alice, `m${i}`);
+      alice = s.state;
+      last = s.wire;
+    }
+    expect(code(() => recv(bob, last!))).toBe('counter_out_of_range');
+    // Exactly at the cap is allowed, and the store never holds more than the cap.
+    let { alice: a2, bob: b2 } = await pair();
+    let atCap: Wire | undefined;
+    for (let i = 0; i <= MAX_SKIP; i++) {
+      const s = send(a2, `m${i}`);
+      a2 = s.state;
+      atCap = s.wire;
+    }
+    b2 = recv(b2, atCap!).state;
+    expect(Object.keys(b2.skipped)).toHaveLength(MAX_SKIP);
+    const more = send(a2, 'next');
+    b2 = recv(b2, more.wire).state;
+    expect(Object.keys(b2.skipped).length).toBeLessThanOrEqual(MAX_SKIP);
+  });
+
+  it('rejects a message whose header or ciphertext was altered, leaving state usable', async () => {
+    let { alice, bob } = await pair();
+    const s = send(alice, 'hello');
+    alice = s.state;
+    const flipped = s.wire.ciphertext.slice();
+    flipped[3]! ^= 1;
+    expect(code(() => recv(bob, { ...s.wire, ciphertext: flipped }))).toBe('integrity_forged_sender');
+    expect(code(() => ratchetDecrypt(bob, s.wire.header, s.wire.ciphertext, utf8('other-ad')))).toBe('integrity_forged_sender');
+    expect(recv(bob, s.wire).text).toBe('hello');
+  });
+
+  it('forward secrecy: state captured after reading a message cannot read it again', async () => {
+    let { alice, bob } = await pair();
+    const s = send(alice, 'secret');
+    alice = s.state;
+    bob = recv(bob, s.wire).state;
+    const captured = JSON.parse(JSON.stringify(bob)) as RatchetState;
+    expect(code(() => recv(captured, s.wire))).not.toBeUndefined();
+    // Nor can the captured state, given a fresh chain key view, find the consumed message key.
+    expect(JSON.stringify(captured)).not.toContain(b64(s.wire.ciphertext));
+  });
+
+  it('deniability: the receiver forges a message its own state accepts as from the peer', async () => {
+    let { alice, bob } = await pair();
+    const s = send(alice, 'real');
+    alice = s.state;
+    bob = recv(bob, s.wire).state;
+    const forged = ratchetForgeIncoming(bob, utf8('forged by bob'), AD);
+    expect(recv(bob, forged).text).toBe('forged by bob');
+  });
+});

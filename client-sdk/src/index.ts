@@ -1,14 +1,26 @@
 /**
  * @backchannel/client-sdk — the public surface. The wire protocol is at
- * `@backchannel/client-sdk/protocol`; Node-only pieces (file key store) at `@backchannel/client-sdk/node`.
+ * `@backchannel/client-sdk/protocol`; Node-only pieces (the file key store) at
+ * `@backchannel/client-sdk/node`.
+ *
+ * Start with {@link convene} (a host) or {@link join} (an invitee): both return a
+ * {@link ChannelClient}.
  */
 export { sodium, sodiumReady, type Sodium } from './sodium.js';
 export { authProof } from './auth-proof.js';
 export { BackchannelError, type ErrorCode } from './protocol/index.js';
-export { nextReceiptChain, RECEIPT_CHAIN_GENESIS } from './crypto/receipt-chain.js';
 export { newInviteSecret, inviteSecretHash, INVITE_SECRET_BYTES } from './invite.js';
-export { verifySignedPrekey } from './crypto/prekeys.js';
-export { signApproval, verifyApproval, signConsent, verifyConsent, type ApprovalStatement, type ConsentStatement } from './crypto/signatures.js';
-export { RelayConnection, type PushFrame, type RelayConnectionOptions, type ChannelHandlers, type ConnectionIdentity, type RequestFrame, type ResponseMap } from './transport/relay-connection.js';
+export {
+  RelayConnection,
+  type ChannelHandlers,
+  type ConnectionIdentity,
+  type PushFrame,
+  type RelayConnectionOptions,
+  type RequestFrame,
+  type ResponseMap,
+} from './transport/relay-connection.js';
 export type { ConnectionState, StateChange, StateReason } from './transport/state.js';
-export type { Platform, WebSocketLike, WebSocketConstructor, FetchLike } from './transport/platform.js';
+export type { FetchLike, Platform, WebSocketConstructor, WebSocketLike } from './transport/platform.js';
+export * from './channel/index.js';
+export * from './crypto/index.js';
+export * from './keystore/index.js';

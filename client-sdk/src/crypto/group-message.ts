@@ -153,7 +153,7 @@ function encryptBody(channel: string, sender: string, plaintext: Uint8Array): En
 export async function sealGroupMessage(
   state: GroupState,
   input: { recipients: readonly string[]; plaintext: Uint8Array; clientMsgId: string },
-): Promise<{ state: GroupState; message: SealedGroupMessage }> {
+): Promise<{ state: GroupState; message: SealedGroupMessage; frankingKey: string }> {
   await sodiumReady();
   if (input.recipients.length === 0) throw new RangeError('no recipients');
   const me = state.self.dhPublic;
@@ -184,6 +184,8 @@ export async function sealGroupMessage(
   return {
     state: { ...state, sessions, outgoing: { counter, transcript: b64(transcript) } },
     message: { headers, body: b64(enc.body), commitment: b64(enc.commitment) },
+    // The sender keeps k_f too: it may later open its own message in a disclosure.
+    frankingKey: b64(enc.frankingKey),
   };
 }
 

@@ -1,0 +1,40 @@
+import type { GroupState } from '../crypto/group-state.js';
+import type { SealedGroupMessage } from '../crypto/group-message.js';
+import type { KeyStore } from '../keystore/key-store.js';
+import type { Charter } from '../protocol/index.js';
+import type { TrustState } from './roster-trust.js';
+
+/** Everything a member keeps about one channel. Secret; saved whole, atomically, after every change. */
+export interface ChannelRecord {
+  v: 1;
+  relay: string;
+  channel: string;
+  role: 'host' | 'party' | 'observer';
+  /** Keys, prekey secrets, sessions, counters, receipts (the crypto layer's state). */
+  group: GroupState;
+  trust: TrustState;
+  /** Members whose safety number the user confirmed: member key → sign key at that time. */
+  verified: Record<string, string>;
+  /** The last channel sequence fully processed (resume point). */
+  lastSeq: number;
+  /** Sealed messages not yet acked by the relay, re-sent after a restart (idempotent by id). */
+  outbox: Record<string, SealedGroupMessage>;
+  /** Key that opens the charter's purpose text (from the invitation; the relay never has it). */
+  purposeKey: string | null;
+  charter: Charter | null;
+}
+
+/** The store key of a channel's record. */
+export function recordKey(channel: string): string {
+  return `backchannel/channel/${channel}`;
+}
+
+/** Loads a channel's record, if any. */
+export async function loadRecord(store: KeyStore, channel: string): Promise<ChannelRecord | undefined> {
+  return (await store.get(recordKey(channel))) as ChannelRecord | undefined;
+}
+
+/** Saves a channel's record (one atomic write). */
+export async function saveRecord(store: KeyStore, record: ChannelRecord): Promise<void> {
+  await store.batch([{ type: 'put', key: recordKey(record.channel), value: record }]);
+}

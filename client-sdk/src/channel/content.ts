@@ -1,0 +1,28 @@
+import { BackchannelError, fromUtf8, utf8 } from '../protocol/index.js';
+
+/** What a message carries, inside the encryption. */
+export type MessageContent = { kind: 'text'; text: string } | { kind: 'bytes'; bytes: Uint8Array };
+
+const KIND_TEXT = 1;
+const KIND_BYTES = 2;
+
+/** One kind byte, then the data: the smallest unambiguous framing. */
+export function encodeContent(content: MessageContent): Uint8Array {
+  const data = content.kind === 'text' ? utf8(content.text) : content.bytes;
+  const out = new Uint8Array(1 + data.length);
+  out[0] = content.kind === 'text' ? KIND_TEXT : KIND_BYTES;
+  out.set(data, 1);
+  return out;
+}
+
+/** Decodes what {@link encodeContent} made; `decrypt_failed` for anything else. */
+export function decodeContent(plaintext: Uint8Array): MessageContent {
+  const data = plaintext.subarray(1);
+  try {
+    if (plaintext[0] === KIND_TEXT) return { kind: 'text', text: fromUtf8(data) };
+  } catch (cause) {
+    throw new BackchannelError('decrypt_failed', 'text content is not valid UTF-8', { cause });
+  }
+  if (plaintext[0] === KIND_BYTES) return { kind: 'bytes', bytes: data.slice() };
+  throw new BackchannelError('decrypt_failed', 'unknown content kind');
+}

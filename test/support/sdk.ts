@@ -1,0 +1,52 @@
+import WebSocket from 'ws';
+import { MemoryKeyStore, convene, join, type ChannelAlarm, type ChannelClient, type ChannelMessage, type CharterInput, type KeyStore, type WebSocketConstructor } from '@backchannel/client-sdk';
+
+/** Platform pieces for the SDK in Node 20 (no global WebSocket). */
+export const nodePlatform = { WebSocket: WebSocket as unknown as WebSocketConstructor };
+
+/** A party as a test drives it: its client, and everything its listeners saw. */
+export interface Party {
+  readonly client: ChannelClient;
+  readonly store: KeyStore;
+  readonly messages: ChannelMessage[];
+  readonly alarms: ChannelAlarm[];
+}
+
+/** Wraps a client with recorders of its messages and alarms. */
+export function observe(client: ChannelClient, store: KeyStore): Party {
+  const party: Party = { client, store, messages: [], alarms: [] };
+  client.on('message', (m) => party.messages.push(m));
+  client.on('alarm', (a) => party.alarms.push(a));
+  return party;
+}
+
+/** Waits until `check` holds, polling. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * The whole SDK flow: a host convenes, `n` founding parties join by invitation and approve each
+ * other, and every party sees every other as verified and active.
+ */
+export async function convenedChannel(relay: string, n: number, charter: CharterInput = {}): Promise<{ host: ChannelClient; parties: Party[] }> {
+  const host = await convene({ relay, store: new MemoryKeyStore(), platform: nodePlatform, charter });
+  const parties: Party[] = [];
+  for (let i = 0; i < n; i++) {
+    const link = await host.invite();
+    const store = new MemoryKeyStore();
+    parties.push(observe(await join({ invite: link, store, platform: nodePlatform }), store));
+  }
+  for (const a of parties) for (const b of parties) if (a !== b) await a.client.approve(b.client.memberKey);
+  for (const p of parties) {
+    await until(async () => {
+      const roster = await p.client.refreshRoster();
+      return roster.members.filter((m) => m.role === 'party' && m.status === 'active' && m.trusted).length === n;
+    });
+  }
+  return { host, parties };
+}

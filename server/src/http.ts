@@ -17,6 +17,14 @@ export function json(res: ServerResponse, status: number, body: unknown): void {
 export function httpHandler(ctx: RelayContext, auth: Authenticator, isReady: () => Promise<boolean>, extra: RouteHandler[]) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://relay.invalid');
+    // Everything served here is public and cookie-free, so browsers on other origins may read it
+    // (the SDK in a web app fetches challenges); an Origin allowlist narrows that when set.
+    const origin = req.headers.origin;
+    const allowed = ctx.config.BACKCHANNEL_ORIGINS;
+    if (origin !== undefined && (allowed === undefined || allowed.includes(origin))) {
+      res.setHeader('access-control-allow-origin', allowed === undefined ? '*' : origin);
+      res.setHeader('vary', 'origin');
+    }
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         json(res, 405, { code: 'method_not_allowed', message: 'method not allowed' });

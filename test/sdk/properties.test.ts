@@ -1,0 +1,165 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  MemoryKeyStore,
+  forgeGroupMessage,
+  join,
+  openGroupMessage,
+  reopen,
+  utf8ToContent,
+  type GroupState,
+} from './properties-support.js';
+import { FileKeyStore } from '@backchannel/client-sdk/node';
+import { toBase64Url } from '@backchannel/client-sdk/protocol';
+import { startHostileProxy, type HostileProxy } from '../support/hostile-proxy.js';
+import { startTestRelay, type TestRelay } from '../support/relay.js';
+import { convenedChannel, nodePlatform, observe, until, type Party } from '../support/sdk.js';
+
+const groupOf = async (p: Party): Promise<GroupState> => ((await p.store.get(`backchannel/channel/${p.client.id}`)) as { group: GroupState }).group;
+const text = (plaintext: Uint8Array): string => new TextDecoder().decode(plaintext.subarray(1));
+
+describe('security properties, shown through the SDK against a real relay', () => {
+  let relay: TestRelay;
+  let proxy: HostileProxy;
+  const closers: Party[] = [];
+
+  beforeAll(async () => {
+    relay = await startTestRelay();
+    proxy = await startHostileProxy(relay.url);
+  });
+  afterAll(async () => {
+    for (const p of closers) await p.client.close();
+    await proxy.close();
+    await relay.close();
+  });
+
+  it('deniability: a recipient, from its own state alone, makes a message its client accepts as the sender\'s', async () => {
+    const { host, parties } = await convenedChannel(relay.url, 2);
+    closers.push(...parties);
+    await host.close();
+    const [alice, bob] = parties as [Party, Party];
+    await alice.client.sendText('a real message');
+    await until(() => bob.messages.length === 1);
+    const state = await groupOf(bob);
+    const forged = await forgeGroupMessage(state, { sender: alice.client.memberKey, plaintext: utf8ToContent('words Alice never wrote'), clientMsgId: 'forged' });
+    const opened = await openGroupMessage(state, {
+      from: alice.client.memberKey,
+      header: forged.headers[bob.client.memberKey]!,
+      body: forged.body,
+      commitment: forged.commitment,
+      seq: bob.messages[0]!.seq + 1,
+      chain: toBase64Url(new Uint8Array(32).fill(9)),
+    });
+    expect(opened.status).toBe('delivered');
+    if (opened.status === 'delivered') {
+      expect(opened.message.from).toBe(alice.client.memberKey);
+      expect(text(opened.message.plaintext)).toBe('words Alice never wrote');
+    }
+  });
+
+  it('forward secrecy: state captured after a message was read does not decrypt it', async () => {
+    const { host, parties } = await convenedChannel(proxy.url, 2);
+    closers.push(...parties);
+    await host.close();
+    const [alice, bob] = parties as [Party, Party];
+    const before = proxy.sent.length;
+    const sent = await alice.client.sendText('read, then keys stolen');
+    await until(() => bob.messages.length === 1);
+    const frame = proxy.sent.slice(before).map((s) => s.frame).find((f) => f.type === 'send')!;
+    if (frame.type !== 'send') throw new Error('no send frame');
+    const stolen = await groupOf(bob); // everything Bob's device holds after reading
+    const attempt = await openGroupMessage(stolen, {
+      from: alice.client.memberKey,
+      header: frame.headers[bob.client.memberKey]!,
+      body: frame.body,
+      commitment: frame.commitment,
+      seq: sent.seq + 1000,
+      chain: toBase64Url(new Uint8Array(32)),
+    });
+    expect(attempt.status).toBe('rejected');
+  });
+
+  it('a removed member cannot decrypt anything sent after its removal, even with the relay\'s help', async () => {
+    const { host, parties } = await convenedChannel(proxy.url, 3);
+    closers.push(...parties);
+    await host.close();
+    const [alice, bob, carol] = parties as [Party, Party, Party];
+    const carolState = await groupOf(carol);
+    await alice.client.remove(carol.client.memberKey);
+    await bob.client.remove(carol.client.memberKey);
+    await until(async () => !(await alice.client.refreshRoster()).members.some((m) => m.key === carol.client.memberKey && m.status === 'active'));
+    const before = proxy.sent.length;
+    await alice.client.sendText('after the removal');
+    const frame = proxy.sent.slice(before).map((s) => s.frame).find((f) => f.type === 'send');
+    if (frame?.type !== 'send') throw new Error('no send frame');
+    expect(Object.keys(frame.headers)).not.toContain(carol.client.memberKey);
+    // The relay hands Carol everything it has: every header and the body.
+    for (const header of Object.values(frame.headers)) {
+      const attempt = await openGroupMessage(carolState, { from: alice.client.memberKey, header, body: frame.body, commitment: frame.commitment, seq: 10_000, chain: toBase64Url(new Uint8Array(32)) });
+      expect(attempt.status).toBe('rejected');
+    }
+  });
+
+  it('safety numbers match on both sides; a verified member\'s key change stops encryption to it', async () => {
+    const { host, parties } = await convenedChannel(proxy.url, 3);
+    closers.push(...parties);
+    await host.close();
+    const [alice, bob] = parties as [Party, Party];
+    const number = await alice.client.safetyNumber(bob.client.memberKey);
+    expect(number).toMatch(/^(\d{5} ){11}\d{5}$/);
+    expect(await bob.client.safetyNumber(alice.client.memberKey)).toBe(number);
+    await alice.client.markVerified(bob.client.memberKey);
+    proxy.tamper = {
+      toClient: (frame, link) =>
+        frame.type === 'roster' && link.member === alice.client.memberKey
+          ? [{ ...frame, members: frame.members.map((m) => (m.key === bob.client.memberKey ? { ...m, signKey: toBase64Url(new Uint8Array(32).fill(7)) } : m)) }]
+          : [frame],
+    };
+    await alice.client.refreshRoster();
+    expect(alice.alarms.some((a) => a.code === 'key_changed' && a.member === bob.client.memberKey)).toBe(true);
+    const before = proxy.sent.length;
+    await alice.client.sendText('not to Bob');
+    proxy.tamper = {};
+    const frame = proxy.sent.slice(before).map((s) => s.frame).find((f) => f.type === 'send');
+    if (frame?.type !== 'send') throw new Error('no send frame');
+    expect(Object.keys(frame.headers)).not.toContain(bob.client.memberKey);
+  });
+
+  it('a Node client on the file key store survives a restart: it resumes, and nothing is delivered twice', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bc-filestore-'));
+    try {
+      const { host, parties } = await convenedChannel(relay.url, 2);
+      closers.push(...parties);
+      const file = path.join(dir, 'bob.json');
+      let store = await FileKeyStore.open(file);
+      let bob = observe(await join({ invite: await host.invite(), store, platform: nodePlatform }), store);
+      const [alice, carol] = parties as [Party, Party];
+      await alice.client.approve(bob.client.memberKey);
+      await carol.client.approve(bob.client.memberKey);
+      await until(async () => (await bob.client.refreshRoster()).members.some((m) => m.key === alice.client.memberKey && m.trusted));
+      await until(async () => (await alice.client.refreshRoster()).members.some((m) => m.key === bob.client.memberKey && m.trusted));
+      await alice.client.sendText('one');
+      await until(() => bob.messages.length === 1);
+      const channel = bob.client.id;
+      await bob.client.close();
+      await store.close();
+
+      await alice.client.sendText('two');
+      await alice.client.sendText('three');
+      store = await FileKeyStore.open(file);
+      bob = observe(await reopen({ channel, store, platform: nodePlatform }), store);
+      closers.push(bob);
+      await until(() => bob.messages.length === 2);
+      expect(bob.messages.map((m) => m.content)).toEqual([{ kind: 'text', text: 'two' }, { kind: 'text', text: 'three' }]);
+      await bob.client.sendText('back');
+      await until(() => alice.messages.length === 1);
+      expect(alice.messages[0]!.content).toEqual({ kind: 'text', text: 'back' });
+      expect(bob.alarms).toEqual([]);
+      await host.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

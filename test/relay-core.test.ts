@@ -1,24 +1,43 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64Url, type RelayFrameOf } from '@backchannel/client-sdk/protocol';
 import { openChannel, reconnected, type OpenChannel, type RawMember } from './support/members.js';
+import { freePort } from './support/ports.js';
 import { startTestRelay, type TestRelay } from './support/relay.js';
 
 const commitment = (i: number): string => toBase64Url(new Uint8Array(32).fill(i % 251));
 
-describe('relay core: store and forward', () => {
+/** The database setups the relay supports: a server named by DATABASE_URL, and the embedded default. */
+const setups: [string, () => Promise<{ relay: TestRelay; cleanup: () => Promise<void> }>][] = [
+  ['a PostgreSQL given by DATABASE_URL', async () => ({ relay: await startTestRelay(), cleanup: async () => undefined })],
+  [
+    'the embedded PostgreSQL (no DATABASE_URL)',
+    async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'bc-embedded-'));
+      const relay = await startTestRelay({ BACKCHANNEL_DATA_DIR: dir, BACKCHANNEL_EMBEDDED_PG_PORT: String(await freePort()) }, {}, { embedded: true });
+      return { relay, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    },
+  ],
+];
+
+describe.each(setups)('relay core: store and forward on %s', (_name, setup) => {
   let relay: TestRelay;
+  let cleanup: () => Promise<void>;
   let ch: OpenChannel;
   let alice: RawMember;
   let bob: RawMember;
 
   beforeAll(async () => {
-    relay = await startTestRelay();
+    ({ relay, cleanup } = await setup());
     ch = await openChannel(relay.url, 2);
     [alice, bob] = ch.parties as [RawMember, RawMember];
   });
   afterAll(async () => {
     for (const p of [ch.host, alice, bob]) await p.conn.close();
     await relay.close();
+    await cleanup();
   });
 
   const send = (i: number) =>

@@ -26,9 +26,13 @@ export interface TestRelay extends Relay {
   readonly logs: string[];
 }
 
-/** Starts a real relay on port 0 against a fresh (or the given) database. */
-export async function startTestRelay(env: Record<string, string> = {}, options: RelayOptions = {}): Promise<TestRelay> {
-  const databaseUrl = env.DATABASE_URL ?? (await createTestDatabase());
+/**
+ * Starts a real relay on port 0 against a fresh (or the given) database, or, with
+ * `embedded: true`, on its own embedded PostgreSQL (BACKCHANNEL_DATA_DIR and
+ * BACKCHANNEL_EMBEDDED_PG_PORT must then be given).
+ */
+export async function startTestRelay(env: Record<string, string> = {}, options: RelayOptions = {}, how: { embedded?: boolean } = {}): Promise<TestRelay> {
+  const databaseUrl = how.embedded === true ? undefined : (env.DATABASE_URL ?? (await createTestDatabase()));
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -36,7 +40,7 @@ export async function startTestRelay(env: Record<string, string> = {}, options: 
       done();
     },
   });
-  const config = loadConfig({ BACKCHANNEL_PORT: '0', BACKCHANNEL_LOG_LEVEL: 'debug', ...env, DATABASE_URL: databaseUrl });
+  const config = loadConfig({ BACKCHANNEL_PORT: '0', BACKCHANNEL_LOG_LEVEL: 'debug', ...env, ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) });
   const relay = await startRelay(config, { logDestination: sink, ...options });
   return Object.assign(relay, { logs });
 }

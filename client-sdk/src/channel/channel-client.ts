@@ -160,6 +160,26 @@ export class ChannelClient {
     return this.#roster && this.#view(this.#roster);
   }
 
+  /**
+   * Resolves once this member is active (every party approved it, or, for founders, the channel
+   * opened). Rejects with `aborted` when `signal` fires.
+   */
+  whenActive(signal?: AbortSignal): Promise<void> {
+    const active = (view: RosterView | undefined): boolean => view?.members.some((m) => m.key === this.memberKey && m.status === 'active') ?? false;
+    if (active(this.roster())) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const stop = this.on('roster', (view) => {
+        if (!active(view)) return;
+        stop();
+        resolve();
+      });
+      signal?.addEventListener('abort', () => {
+        stop();
+        reject(new BackchannelError('aborted', 'aborted', { cause: signal.reason }));
+      }, { once: true });
+    });
+  }
+
   /** Re-reads the roster from the relay and verifies it. */
   async refreshRoster(signal?: AbortSignal): Promise<RosterView> {
     await this.#mutex.run(() => this.#refreshRoster(signal));

@@ -101,6 +101,8 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     metrics,
     connections,
     async rosterChanged(channelText) {
+      // Synchronously, before any await: a request that follows the answer must see the change.
+      cache.invalidate(channelText);
       // Other nodes learn of it by NOTIFY (tagged with our node id, so we skip our own).
       await db.pool.query(`select pg_notify('${ROSTER_NOTIFY_CHANNEL}', $1)`, [`${nodeId} ${channelText}`]).catch(() => undefined);
       await applyRosterChange(cache, hub, connections, channelText);

@@ -72,6 +72,8 @@ interface Pending {
   readonly resolve: (frame: RelayFrame) => void;
   readonly reject: (err: Error) => void;
   timer: unknown;
+  /** Retries after `unavailable` answers, for backoff. */
+  attempts: number;
 }
 
 interface ChannelSub {
@@ -159,7 +161,7 @@ export class RelayConnection {
     const rid = this.#nextRid++;
     const full = { ...frame, rid } as ClientFrame;
     const promise = new Promise<RelayFrame>((resolve, reject) => {
-      const pending: Pending = { frame: full, retry: options.retry ?? false, resolve, reject, timer: undefined };
+      const pending: Pending = { frame: full, retry: options.retry ?? false, resolve, reject, timer: undefined, attempts: 0 };
       this.#pending.set(rid, pending);
       this.#transmit(pending);
     });
@@ -351,6 +353,12 @@ export class RelayConnection {
     if (!('rid' in frame) || frame.rid === undefined) return;
     const p = this.#pending.get(frame.rid);
     if (p === undefined) return;
+    if (frame.type === 'error' && frame.code === 'unavailable' && p.retry) {
+      // The relay could not store it (its database is down) and acked nothing: try again later.
+      this.#platform.clearTimeout(p.timer);
+      p.timer = this.#platform.setTimeout(() => this.#transmit(p), backoffDelay(p.attempts++, this.#platform.random, 250, 5_000));
+      return;
+    }
     this.#forget(frame.rid);
     if (frame.type === 'error') p.reject(new BackchannelError(frame.code, frame.message));
     else p.resolve(frame);

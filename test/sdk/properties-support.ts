@@ -1,4 +1,4 @@
-export { MemoryKeyStore, forgeGroupMessage, join, openGroupMessage, reopen, type GroupState } from '@backchannel/client-sdk';
+export { forgeGroupMessage, join, openGroupMessage, reopen, type GroupState } from '@backchannel/client-sdk';
 
 /** Plaintext of a text message as the SDK frames it (kind byte 1, then UTF-8). */
 export function utf8ToContent(text: string): Uint8Array {

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  MemoryKeyStore,
   forgeGroupMessage,
   join,
   openGroupMessage,

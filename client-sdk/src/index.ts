@@ -24,3 +24,4 @@ export type { FetchLike, Platform, WebSocketConstructor, WebSocketLike } from '.
 export * from './channel/index.js';
 export * from './crypto/index.js';
 export * from './keystore/index.js';
+export * from './formal/index.js';

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AUTH_PATHS, toBase64Url } from '@backchannel/client-sdk/protocol';
 import type { Authenticator } from './auth.js';
 import type { RelayContext } from './context.js';
+import { recordKeyHistory } from './store/relay-keys.js';
 
 /** Extra HTTP routes mounted by later features (formal record, viewer page). */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
@@ -48,13 +49,17 @@ export function httpHandler(ctx: RelayContext, auth: Authenticator, isReady: () 
         case AUTH_PATHS.challenge:
           json(res, 200, auth.challenge());
           return;
-        case '/.well-known/backchannel.json':
+        case '/.well-known/backchannel.json': {
+          const history = await recordKeyHistory(ctx.db);
           json(res, 200, {
             protocol: 1,
             authKey: toBase64Url(ctx.keys.auth.publicKey),
             recordKey: toBase64Url(ctx.keys.record.publicKey),
+            // Every record key the relay has used, newest first: old records stay verifiable.
+            recordKeys: history.map((k) => toBase64Url(k.publicKey)),
           });
           return;
+        }
       }
       for (const route of extra) if (await route(req, res, url)) return;
       json(res, 404, { code: 'not_found', message: 'no such resource' });

@@ -9,6 +9,12 @@ import { Connection } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { applyRosterChange } from './roster-events.js';
 import { RetentionSweeper } from './retention.js';
+import { EmbargoScheduler } from './disclosure/embargo.js';
+import { FormalFeed } from './disclosure/feed.js';
+import { formalRoutes } from './disclosure/routes.js';
+
+/** The formal record's public WebSocket feed. */
+const FORMAL_FEED_PATH = '/v1/formal/ws';
 import type { RelayContext } from './context.js';
 import { connectDb, type Db } from './db/connect.js';
 import { assertDurable } from './db/durability.js';
@@ -33,6 +39,8 @@ export interface Relay {
   /** The database URL the relay uses (embedded or given). */
   readonly databaseUrl: string;
   readonly context: RelayContext;
+  /** Publishes embargoed disclosures due by `now`; resolves with how many. */
+  releaseEmbargoes(now?: number): Promise<number>;
   /** Runs a retention sweep now (as of `now`); resolves with the number of messages purged. */
   sweepRetention(now?: number): Promise<number>;
   /**
@@ -46,6 +54,12 @@ export interface Relay {
 export interface RelayOptions {
   /** Where JSON log lines go (default stdout). */
   logDestination?: NodeJS.WritableStream;
+  /**
+   * TEST ONLY: start even when PostgreSQL has `fsync` or `synchronous_commit` off. The
+   * reliability suite's negative control uses it to show its checks catch lost acked messages;
+   * no configuration variable reaches it, so a deployed relay always refuses such a database.
+   */
+  unsafeAllowNonDurable?: boolean;
   /** Extra `postgres -c` settings for the embedded database. */
   embeddedSettings?: Record<string, string>;
   /** Extra HTTP routes. */
@@ -70,7 +84,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   const { url: databaseUrl, embedded } = await openDatabase(config, logger, options);
   const db: Db = connectDb(databaseUrl, config.BACKCHANNEL_DB_POOL);
   try {
-    await assertDurable(db);
+    if (options.unsafeAllowNonDurable !== true) await assertDurable(db);
     await migrateToLatest(db);
   } catch (err) {
     await db.kysely.destroy();
@@ -109,8 +123,10 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     },
   };
 
+  const feed = new FormalFeed(db);
   const listener = new NotifyListener(databaseUrl, {
     advanced: (channel, seq) => hub.advanced(channel, seq),
+    formalAppended: (channel) => feed.appended(channel),
     rosterChanged: (payload) => {
       const [from, channel] = payload.split(' ');
       if (from !== nodeId && channel !== undefined) void applyRosterChange(cache, hub, connections, channel).catch(() => undefined);
@@ -134,7 +150,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     }
   };
 
-  const server: Server = createServer(httpHandler(ctx, auth, isReady, options.routes?.(ctx) ?? []));
+  const server: Server = createServer(httpHandler(ctx, auth, isReady, [...formalRoutes(ctx), ...(options.routes?.(ctx) ?? [])]));
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
@@ -154,6 +170,10 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://relay.invalid');
+    if (url.pathname === FORMAL_FEED_PATH) {
+      if (!feed.handleUpgrade(req, socket, head, url)) reject(socket, 400, 'not_found');
+      return;
+    }
     if (url.pathname !== AUTH_PATHS.socket) return reject(socket, 400, 'not_found');
     if (!ready) return reject(socket, 503, 'unavailable');
     const origin = req.headers.origin;
@@ -181,6 +201,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   });
 
   const sweeper = new RetentionSweeper(ctx, config.BACKCHANNEL_RETENTION_SWEEP_MS);
+  const embargo = new EmbargoScheduler(ctx, 500);
   const heartbeat = setInterval(() => {
     for (const conn of connections.all()) conn.heartbeat();
     metrics.subscriptions.set(hub.size);
@@ -204,6 +225,8 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       ready = false;
       clearInterval(heartbeat);
       await sweeper.stop();
+      await embargo.stop();
+      feed.close();
       server.close();
       for (const conn of connections.all()) {
         conn.send({ type: 'reconnect', reason: 'relay shutting down', retryAfterMs: 1_000 });
@@ -222,5 +245,5 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     return closing;
   };
 
-  return { url: `http://${host}:${port}`, port, databaseUrl, context: ctx, close, sweepRetention: (now) => sweeper.sweep(now) };
+  return { url: `http://${host}:${port}`, port, databaseUrl, context: ctx, close, sweepRetention: (now) => sweeper.sweep(now), releaseEmbargoes: (now) => embargo.release(now) };
 }

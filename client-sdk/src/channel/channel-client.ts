@@ -18,7 +18,8 @@ import { sodium } from '../sodium.js';
 import type { RelayConnection } from '../transport/relay-connection.js';
 import type { ConnectionState, StateChange } from '../transport/state.js';
 import { recordKey, saveRecord, type ChannelRecord } from './channel-record.js';
-import { decodeContent, encodeContent, type MessageContent } from './content.js';
+import { decodeContent, encodeContent, type Draft, type MessageContent } from './content.js';
+import { DisclosureDesk, type DisclosureState } from './disclosure-desk.js';
 import { Emitter } from './emitter.js';
 import { encodeInviteLink } from './invite-link.js';
 import { Mutex } from './mutex.js';
@@ -38,6 +39,8 @@ export interface ChannelMessage {
   readonly clientMsgId: string;
   /** k_f: open this message in a disclosure excerpt with it. Keep it secret until then. */
   readonly frankingKey: string;
+  /** The exact plaintext bytes (base64url) the commitment covers: with `frankingKey`, an excerpt opening. */
+  readonly plaintext: string;
   /** When the charter sets disappearing messages: delete the message after this time. */
   readonly expiresAt: number | null;
 }
@@ -70,6 +73,8 @@ export interface ChannelEvents extends Record<string, unknown> {
   /** Our membership ended (left, removed, or the channel was dissolved); local state is gone if dissolved. */
   ended: 'left' | 'removed' | 'dissolved';
   state: StateChange;
+  /** A disclosure proposal changed stage (pushed by the relay). */
+  disclosure: DisclosureState;
 }
 
 /** What a send returns once the relay has durably stored the message. */
@@ -77,7 +82,9 @@ export interface Sent {
   readonly seq: number;
   readonly clientMsgId: string;
   readonly receivedAt: number;
+  /** With `plaintext`, opens this message in a disclosure excerpt. */
   readonly frankingKey: string;
+  readonly plaintext: string;
 }
 
 /**
@@ -92,18 +99,25 @@ export class ChannelClient {
   readonly #store: KeyStore;
   readonly #events = new Emitter<ChannelEvents>();
   readonly #mutex = new Mutex();
-  readonly #frankingKeys = new Map<string, string>();
+  readonly #openings = new Map<string, { frankingKey: string; plaintext: string }>();
   #record: ChannelRecord;
   #roster: RelayFrameOf<'roster'> | undefined;
   #recipients: string[] = [];
   #unsubscribe: (() => void) | undefined;
   #closed = false;
+  /** Staged disclosure: propose, consent, veto, withdraw, publish. */
+  readonly disclosure: DisclosureDesk;
 
   /** @internal Use `convene` or `join`. */
   constructor(conn: RelayConnection, store: KeyStore, record: ChannelRecord) {
     this.#conn = conn;
     this.#store = store;
     this.#record = record;
+    this.disclosure = new DisclosureDesk(conn, {
+      channel: record.channel,
+      signSecret: record.group.self.signSecret,
+      draft: (id) => this.#record.drafts?.[id],
+    });
     conn.onStateChange((change) => {
       this.#events.emit('state', change);
       if (change.to === 'open') void this.#mutex.run(() => this.#refreshRoster()).catch(() => undefined);
@@ -112,6 +126,7 @@ export class ChannelClient {
     conn.onPush((frame) => {
       if (frame.channel !== this.id) return;
       if (frame.type === 'roster') void this.#mutex.run(() => this.#applyRoster(frame)).catch(() => undefined);
+      else if (frame.type === 'disclosure') this.#events.emit('disclosure', frame);
       else if (frame.type === 'expired') this.#events.emit('expired', frame.clientMsgIds);
       else void this.#dissolved();
     });
@@ -194,6 +209,26 @@ export class ChannelClient {
   /** Sends bytes to every verified party. Resolves once the relay has durably stored it. */
   sendBytes(bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Sent> {
     return this.#send({ kind: 'bytes', bytes }, options.signal);
+  }
+
+  /**
+   * Drafts a disclosure inside the channel: the draft travels encrypted to every party like a
+   * message, and the relay learns nothing of it. Returns the proposal id to propose it under.
+   */
+  async draft(content: Draft['content'], options: { releaseAt?: number; signal?: AbortSignal } = {}): Promise<string> {
+    const proposalId = toBase64Url(sodium.randombytes_buf(16));
+    const draft: Draft = { proposalId, content, releaseAt: options.releaseAt ?? 0 };
+    await this.#send({ kind: 'draft', draft }, options.signal);
+    await this.#mutex.run(async () => {
+      this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [proposalId]: draft } };
+      await saveRecord(this.#store, this.#record);
+    });
+    return proposalId;
+  }
+
+  /** Disclosure drafts this member has read or written. */
+  drafts(): Draft[] {
+    return Object.values(this.#record.drafts ?? {});
   }
 
   /** (Host) Issues an invitation link; hand it to the invitee out of band. */
@@ -304,11 +339,12 @@ export class ChannelClient {
         const bundle = await this.#conn.request({ type: 'prekeys.fetch', channel: this.id, member }, signal ? { signal } : {});
         group = await startSession(group, bundle, this.#record.trust.trusted[member]!.signKey);
       }
-      const out = await sealGroupMessage(group, { recipients, plaintext: encodeContent(content), clientMsgId });
+      const plaintext = encodeContent(content);
+      const out = await sealGroupMessage(group, { recipients, plaintext, clientMsgId });
       // Saved before it leaves: a crash never reuses a counter or a key, and the outbox re-sends it.
       this.#record = { ...this.#record, group: out.state, outbox: { ...this.#record.outbox, [clientMsgId]: out.message } };
       await saveRecord(this.#store, this.#record);
-      this.#frankingKeys.set(clientMsgId, out.frankingKey);
+      this.#openings.set(clientMsgId, { frankingKey: out.frankingKey, plaintext: toBase64Url(plaintext) });
       return out.message;
     });
     return this.#transmit(clientMsgId, sealed, signal);
@@ -324,9 +360,10 @@ export class ChannelClient {
       await saveRecord(this.#store, this.#record);
       if (recorded.fork) this.#alarm({ code: 'integrity_fork', message: 'the relay acked our message with a chain that contradicts what it showed us', seq: ack.seq });
     });
-    const frankingKey = this.#frankingKeys.get(clientMsgId) ?? '';
-    this.#frankingKeys.delete(clientMsgId);
-    return { seq: ack.seq, clientMsgId, receivedAt: ack.receivedAt, frankingKey };
+    // After a restart the outbox re-sends without the opening (it was never persisted: secret).
+    const opening = this.#openings.get(clientMsgId) ?? { frankingKey: '', plaintext: '' };
+    this.#openings.delete(clientMsgId);
+    return { seq: ack.seq, clientMsgId, receivedAt: ack.receivedAt, ...opening };
   }
 
   async #deliver(frame: RelayFrameOf<'deliver'>): Promise<void> {
@@ -364,6 +401,10 @@ export class ChannelClient {
         this.#alarm({ code: 'decrypt_failed', message: err instanceof Error ? err.message : 'undecodable content', member: frame.from, seq: frame.seq });
         return;
       }
+      if (content.kind === 'draft') {
+        this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [content.draft.proposalId]: content.draft } };
+        await saveRecord(this.#store, this.#record);
+      }
       for (const a of result.alarms) this.#alarm({ code: a.code, message: a.message, member: frame.from, seq: frame.seq });
       const disappear = this.#record.charter?.disappearSec ?? null;
       this.#events.emit('message', {
@@ -373,6 +414,7 @@ export class ChannelClient {
         receivedAt: frame.receivedAt,
         clientMsgId: result.message.clientMsgId,
         frankingKey: result.message.frankingKey,
+        plaintext: toBase64Url(result.message.plaintext),
         expiresAt: disappear === null ? null : frame.receivedAt + disappear * 1000,
       });
     });

@@ -3,6 +3,7 @@ import type { SealedGroupMessage } from '../crypto/group-message.js';
 import type { KeyStore } from '../keystore/key-store.js';
 import type { Charter } from '../protocol/index.js';
 import type { TrustState } from './roster-trust.js';
+import type { Draft } from './content.js';
 
 /** Everything a member keeps about one channel. Secret; saved whole, atomically, after every change. */
 export interface ChannelRecord {
@@ -22,6 +23,8 @@ export interface ChannelRecord {
   /** Key that opens the charter's purpose text (from the invitation; the relay never has it). */
   purposeKey: string | null;
   charter: Charter | null;
+  /** Disclosure drafts read or written in the channel, by proposal id. */
+  drafts?: Record<string, Draft>;
 }
 
 /** The store key of a channel's record. */

@@ -1,4 +1,5 @@
 export { ChannelClient, type ChannelAlarm, type ChannelEvents, type ChannelMessage, type RosterView, type Sent } from './channel-client.js';
 export { convene, join, reopen, type CharterInput, type ClientOptions } from './lifecycle.js';
 export { decodeInviteLink, encodeInviteLink, type InviteLink } from './invite-link.js';
-export type { MessageContent } from './content.js';
+export type { Draft, MessageContent } from './content.js';
+export { DisclosureDesk, type DisclosureState } from './disclosure-desk.js';

@@ -15,6 +15,7 @@ import {
   bytesField,
 } from './fields.js';
 import { LIMITS } from './limits.js';
+import { DISCLOSURE_CLIENT_FRAMES, DisclosureFrame } from './disclosure.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared shapes
@@ -211,6 +212,7 @@ export const ClientFrame = z.discriminatedUnion('type', [
   RemoveFrame,
   DissolveFrame,
   AmendCharterFrame,
+  ...DISCLOSURE_CLIENT_FRAMES,
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -336,6 +338,7 @@ export const RelayFrame = z.discriminatedUnion('type', [
   ReconnectFrame,
   ExpiredFrame,
   DissolvedFrame,
+  DisclosureFrame,
 ]);
 
 /** Any client → relay frame. */

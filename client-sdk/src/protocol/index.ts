@@ -8,3 +8,4 @@ export * from './fields.js';
 export * from './frames.js';
 export * from './limits.js';
 export * from './auth.js';
+export * from './disclosure.js';

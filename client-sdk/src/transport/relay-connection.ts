@@ -35,6 +35,12 @@ export interface ResponseMap {
   'member.remove': RelayFrameOf<'ok'>;
   'channel.dissolve': RelayFrameOf<'ok'>;
   'charter.amend': RelayFrameOf<'ok'>;
+  'disclosure.propose': RelayFrameOf<'disclosure'>;
+  'disclosure.consent': RelayFrameOf<'disclosure'>;
+  'disclosure.veto': RelayFrameOf<'disclosure'>;
+  'disclosure.withdraw': RelayFrameOf<'disclosure'>;
+  'disclosure.publish': RelayFrameOf<'disclosure'>;
+  'disclosure.get': RelayFrameOf<'disclosure'>;
 }
 
 /** A member's X25519 key pair, which logs it in to the relay. */
@@ -89,7 +95,7 @@ interface ChannelSub {
 type StateListener = (change: StateChange) => void;
 
 /** Frames the relay pushes without being asked: roster changes, expiry notices, dissolution. */
-export type PushFrame = RelayFrameOf<'roster'> | RelayFrameOf<'expired'> | RelayFrameOf<'channel.dissolved'>;
+export type PushFrame = RelayFrameOf<'roster'> | RelayFrameOf<'expired'> | RelayFrameOf<'channel.dissolved'> | RelayFrameOf<'disclosure'>;
 type PushListener = (frame: PushFrame) => void;
 
 /**
@@ -318,7 +324,12 @@ export class RelayConnection {
   #sendSubscribe(channel: string, sub: ChannelSub): void {
     sub.lastProcessed = Math.max(sub.lastProcessed, sub.handlers.after());
     sub.broken = false;
-    this.request({ type: 'subscribe', channel, after: sub.lastProcessed }).catch(() => undefined);
+    const ws = this.#ws;
+    this.request({ type: 'subscribe', channel, after: sub.lastProcessed }).catch((err: unknown) => {
+      // A transient failure (the relay's database restarting) would otherwise leave this
+      // channel silently undelivered until some later reconnect: reconnect now and resubscribe.
+      if (BackchannelError.is(err) && ['unavailable', 'internal', 'timeout'].includes(err.code) && this.#ws === ws) this.#lost('socket_closed');
+    });
   }
 
   #onMessage(data: unknown): void {
@@ -341,6 +352,7 @@ export class RelayConnection {
         for (const l of this.#pushListeners) l(frame);
         return;
       case 'roster':
+      case 'disclosure':
         if (frame.rid === undefined) {
           for (const l of this.#pushListeners) l(frame);
           return;

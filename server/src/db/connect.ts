@@ -15,6 +15,11 @@ export function connectDb(connectionString: string, poolSize: number): Db {
   const pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 5_000 });
   // An idle client's error (e.g. Postgres restarting) must not crash the process; the pool drops it.
   pool.on('error', () => undefined);
+  // A client checked out of the pool (every kysely query, every group commit) has no error
+  // listener of pg-pool's: if PostgreSQL dies mid-query, pg emits 'error' on it and, unheard,
+  // that kills the process. The query itself still fails, and the pool drops the dead client on
+  // release, so the listener only has to exist.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { kysely, pool };
 }

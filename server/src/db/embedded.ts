@@ -23,6 +23,11 @@ export interface EmbeddedOptions {
 const USER = 'backchannel';
 const PASSWORD = 'backchannel-local';
 
+/** The URL of the embedded database listening on `port` (also used by admin commands). */
+export function embeddedUrl(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -81,7 +86,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     throw new Error(`embedded PostgreSQL failed to start in ${dataDir}:\n${lines.slice(-10).join('\n')}`, { cause });
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`,
+    url: embeddedUrl(options.port),
     stop: () => pg.stop(),
   };
 }

@@ -86,6 +86,33 @@ export interface Database {
     sender_key: Uint8Array;
     client_msg_id: string;
   };
+  disclosures: {
+    channel_id: Uint8Array;
+    proposal_id: Uint8Array;
+    kind: 'communique' | 'excerpt';
+    content_hash: Uint8Array;
+    range_from: BigIntColumn;
+    range_to: BigIntColumn;
+    release_at: BigIntColumn;
+    proposer_key: Uint8Array;
+    stage: 'proposed' | 'consented' | 'scheduled' | 'published' | 'vetoed' | 'withdrawn';
+    content: ColumnType<unknown, string | null, string | null>;
+    record_index: number | null;
+    created_at: CreatedAt;
+  };
+  disclosure_consents: {
+    channel_id: Uint8Array;
+    proposal_id: Uint8Array;
+    signer_key: Uint8Array;
+    sig: Uint8Array;
+  };
+  formal_records: {
+    channel_id: Uint8Array;
+    idx: number;
+    record: ColumnType<unknown, string, never>;
+    hash: Uint8Array;
+    published_at: BigIntColumn;
+  };
   receipts: {
     channel_id: Uint8Array;
     seq: BigIntColumn;

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { COMMIT_NOTIFY_CHANNEL } from '../store/message-log.js';
+import { FORMAL_NOTIFY_CHANNEL } from '../disclosure/formal-log.js';
 
 /** NOTIFY channel announcing that a channel's roster changed: payload is the channel id only. */
 export const ROSTER_NOTIFY_CHANNEL = 'bc_roster';
@@ -9,6 +10,8 @@ export const ROSTER_NOTIFY_CHANNEL = 'bc_roster';
 export interface NotifyHandlers {
   advanced(channelText: string, seq: number): void;
   rosterChanged(channelText: string): void;
+  /** A formal record was appended to a channel's log. */
+  formalAppended(channelText: string): void;
   /** The listener reconnected: notifications may have been missed. */
   resync(): void;
 }
@@ -41,6 +44,7 @@ export class NotifyListener {
     await client.connect();
     await client.query(`listen ${COMMIT_NOTIFY_CHANNEL}`);
     await client.query(`listen ${ROSTER_NOTIFY_CHANNEL}`);
+    await client.query(`listen ${FORMAL_NOTIFY_CHANNEL}`);
     this.#client = client;
   }
 
@@ -56,6 +60,10 @@ export class NotifyListener {
   #onNotification(channel: string, payload: string): void {
     if (channel === ROSTER_NOTIFY_CHANNEL) {
       this.#handlers.rosterChanged(payload);
+      return;
+    }
+    if (channel === FORMAL_NOTIFY_CHANNEL) {
+      this.#handlers.formalAppended(payload);
       return;
     }
     for (const entry of payload.split(' ')) {

@@ -9,6 +9,11 @@ export interface HeadSource {
   head(channelText: string): number;
 }
 
+/** This node's commits in flight (the message log): see `MessageLog.localCommit`. */
+export interface LocalCommits {
+  localCommit(channelText: string, seq: number): Promise<void> | undefined;
+}
+
 /**
  * Delivery of one channel to one member. It first catches up from the database in pages (the
  * next page only after the client acks the last one, so a 100k backlog costs one page of
@@ -22,15 +27,17 @@ export class Subscription {
   readonly #sink: Sink;
   readonly #db: Db;
   readonly #heads: HeadSource;
+  readonly #local: LocalCommits | undefined;
   #lastSeen: number;
   #live = false;
   #fetching = false;
   #waitAck: number | undefined;
   #closed = false;
 
-  constructor(db: Db, heads: HeadSource, sink: Sink, channelText: string, after: number) {
+  constructor(db: Db, heads: HeadSource, sink: Sink, channelText: string, after: number, local?: LocalCommits) {
     this.#db = db;
     this.#heads = heads;
+    this.#local = local;
     this.#sink = sink;
     this.channelText = channelText;
     this.#channel = fromBase64Url(channelText)!;
@@ -72,7 +79,15 @@ export class Subscription {
 
   /** Another node advanced the channel to `seq`. */
   advanced(seq: number): void {
-    if (this.#live && !this.#fetching && !this.#closed && seq > this.#lastSeen) void this.#catchUp();
+    if (!this.#live || this.#fetching || this.#closed || seq <= this.#lastSeen) return;
+    // Our own commit, notified before its reply came back: it is pushed from memory when it
+    // lands; only what is still missing then is read from the database.
+    const pending = this.#local?.localCommit(this.channelText, seq);
+    if (pending !== undefined) {
+      void pending.then(() => this.advanced(seq));
+      return;
+    }
+    void this.#catchUp();
   }
 
   /** The client acknowledged up to `seq`. */

@@ -7,6 +7,8 @@ import { memberOf, requireRole } from './access.js';
 
 /** Tables emptied of a channel's rows on dissolve. Formal records are not among them. */
 export const DISSOLVE_TABLES = [
+  'disclosure_consents',
+  'disclosures',
   'messages',
   'receipts',
   'signed_prekeys',

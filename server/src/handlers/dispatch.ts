@@ -6,6 +6,7 @@ import { ack, send, subscribe } from './messaging.js';
 import { fetchPrekeys, publishPrekeys } from './prekeys.js';
 import { leave, remove } from './membership.js';
 import { amendCharter, dissolve } from './channel-lifecycle.js';
+import { consent, getProposal, propose, publishProposal, veto, withdraw } from '../disclosure/handlers.js';
 
 /** Routes a validated frame to its handler; the union's exhaustiveness is checked by `never`. */
 export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFrame): Promise<void> {
@@ -38,6 +39,18 @@ export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFr
       return dissolve(ctx, conn, frame);
     case 'charter.amend':
       return amendCharter(ctx, conn, frame);
+    case 'disclosure.propose':
+      return propose(ctx, conn, frame);
+    case 'disclosure.consent':
+      return consent(ctx, conn, frame);
+    case 'disclosure.veto':
+      return veto(ctx, conn, frame);
+    case 'disclosure.withdraw':
+      return withdraw(ctx, conn, frame);
+    case 'disclosure.publish':
+      return publishProposal(ctx, conn, frame);
+    case 'disclosure.get':
+      return getProposal(ctx, conn, frame);
     default: {
       const unreachable: never = frame;
       return Promise.reject(new Error(`unhandled frame ${String(unreachable)}`));

@@ -53,7 +53,7 @@ export async function subscribe(ctx: RelayContext, conn: Connection, frame: Clie
     previous.close();
     ctx.hub.remove(previous);
   }
-  const sub = new Subscription(ctx.db, ctx.hub, conn, frame.channel, frame.after);
+  const sub = new Subscription(ctx.db, ctx.hub, conn, frame.channel, frame.after, ctx.messages);
   conn.subscriptions.set(frame.channel, sub);
   ctx.hub.add(sub);
   conn.send({ type: 'subscribed', rid: frame.rid, channel: frame.channel, head: ctx.hub.head(frame.channel) });

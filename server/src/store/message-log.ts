@@ -54,22 +54,22 @@ const EXISTING = {
            join unnest($1::bytea[], $2::bytea[], $3::text[]) as k(c, s, i)
              on m.channel_id = k.c and m.sender_key = k.s and m.client_msg_id = k.i`,
 };
-const INSERT_MESSAGES = {
-  name: 'bc_insert_messages',
-  text: `insert into messages (channel_id, seq, sender_key, client_msg_id, headers, body, commitment, received_at, chain)
-         select * from unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::text[], $5::jsonb[], $6::text[], $7::bytea[], $8::bigint[], $9::bytea[])`,
+// Messages, receipts, channel heads and the NOTIFY to other nodes in one statement (one round
+// trip): data-modifying CTEs all run, whether or not the final select reads them.
+const WRITE = {
+  name: 'bc_write_batch',
+  text: `with m as (
+           insert into messages (channel_id, seq, sender_key, client_msg_id, headers, body, commitment, received_at, chain)
+           select * from unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::text[], $5::jsonb[], $6::text[], $7::bytea[], $8::bigint[], $9::bytea[])
+         ), r as (
+           insert into receipts (channel_id, seq, commitment, received_at, chain)
+           select * from unnest($1::bytea[], $2::bigint[], $7::bytea[], $8::bigint[], $9::bytea[])
+         ), a as (
+           update channels c set head_seq = v.h, chain = v.ch
+             from unnest($10::bytea[], $11::bigint[], $12::bytea[]) as v(id, h, ch) where c.id = v.id
+         )
+         select pg_notify('${COMMIT_NOTIFY_CHANNEL}', p) from unnest($13::text[]) as p`,
 };
-const INSERT_RECEIPTS = {
-  name: 'bc_insert_receipts',
-  text: `insert into receipts (channel_id, seq, commitment, received_at, chain)
-         select * from unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[])`,
-};
-const ADVANCE = {
-  name: 'bc_advance_channels',
-  text: `update channels c set head_seq = v.h, chain = v.ch
-           from unnest($1::bytea[], $2::bigint[], $3::bytea[]) as v(id, h, ch) where c.id = v.id`,
-};
-const NOTIFY = { name: 'bc_notify_commit', text: `select pg_notify('${COMMIT_NOTIFY_CHANNEL}', $1)` };
 
 const key = (channelText: string, senderText: string, clientMsgId: string): string => `${channelText}|${senderText}|${clientMsgId}`;
 
@@ -84,14 +84,20 @@ export class MessageLog {
   readonly #maxBatch: number;
   readonly #observe: BatchObserver | undefined;
   readonly #onCommit: CommitListener;
+  readonly #concurrency: number;
   #queue: Pending[] = [];
-  #flushing = false;
+  #active = 0;
+  /** Settles once the newest batch holds its channel locks (or gave up): the next one locks after it. */
+  #lastLocked: Promise<void> = Promise.resolve();
   #idle: (() => void)[] = [];
+  /** Commits in flight: the sequences each assigns per channel (first, last), and when it has settled. */
+  readonly #inflight = new Set<{ readonly heads: Map<string, [number, number]>; readonly settled: Promise<void> }>();
 
-  constructor(pool: pg.Pool, onCommit: CommitListener, options: { maxBatch?: number; observe?: BatchObserver } = {}) {
+  constructor(pool: pg.Pool, onCommit: CommitListener, options: { maxBatch?: number; concurrency?: number; observe?: BatchObserver } = {}) {
     this.#pool = pool;
     this.#onCommit = onCommit;
     this.#maxBatch = options.maxBatch ?? 512;
+    this.#concurrency = options.concurrency ?? 2;
     this.#observe = options.observe;
   }
 
@@ -99,48 +105,92 @@ export class MessageLog {
   submit(sub: Submission): Promise<Committed> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ sub, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      this.#pump();
     });
+  }
+
+  /**
+   * When `seq` of `channelText` is assigned by a commit of this node still in flight: a promise
+   * that settles once that commit's listeners have run (or it failed). Nodes are notified of
+   * their own commits too, often before the commit's reply arrives; a subscription that waits
+   * for this pushes the message from memory instead of reading it back from the database.
+   * Another node's sequences are never in our range (they were committed before we locked).
+   */
+  localCommit(channelText: string, seq: number): Promise<void> | undefined {
+    for (const f of this.#inflight) {
+      const range = f.heads.get(channelText);
+      if (range !== undefined && range[0] <= seq && seq <= range[1]) return f.settled;
+    }
+    return undefined;
   }
 
   /** Resolves when nothing is queued or in flight (graceful shutdown). */
   drained(): Promise<void> {
-    if (!this.#flushing && this.#queue.length === 0) return Promise.resolve();
+    if (this.#active === 0 && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    while (this.#queue.length > 0) {
+  /**
+   * Starts a batch with what is queued while fewer than `concurrency` are in flight. Batches
+   * overlap their round trips but take their channel locks one after the other, so on a shared
+   * channel a later batch waits for the earlier one's commit: sequences stay gap-free and follow
+   * submission order.
+   */
+  #pump(): void {
+    while (this.#active < this.#concurrency && this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
-      const started = performance.now();
-      try {
-        const results = await this.#commit(batch.map((p) => p.sub));
-        for (const r of results) if (!(r instanceof Error) && !r.duplicate) this.#onCommit(r);
-        batch.forEach((p, i) => {
-          const r = results[i];
-          if (r instanceof Error) p.reject(r);
-          else if (r !== undefined) p.resolve(r);
-        });
-      } catch (cause) {
-        const err = new BackchannelError('unavailable', 'the relay could not store the message; retry', { cause });
-        for (const p of batch) p.reject(err);
-      }
-      this.#observe?.(batch.length, performance.now() - started);
+      this.#active++;
+      void this.#flush(batch).finally(() => {
+        this.#active--;
+        this.#pump();
+        if (this.#active === 0 && this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      });
     }
-    this.#flushing = false;
-    for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  async #commit(subs: Submission[]): Promise<(Committed | Error)[]> {
+  async #flush(batch: Pending[]): Promise<void> {
+    const started = performance.now();
+    let settle = (): void => undefined;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const flight = { heads: new Map<string, [number, number]>(), settled };
+    this.#inflight.add(flight);
+    const previous = this.#lastLocked;
+    let locked = (): void => undefined;
+    this.#lastLocked = new Promise<void>((resolve) => (locked = resolve));
+    try {
+      const results = await this.#commit(batch.map((p) => p.sub), flight.heads, previous, locked);
+      for (const r of results) if (!(r instanceof Error) && !r.duplicate) this.#onCommit(r);
+      batch.forEach((p, i) => {
+        const r = results[i];
+        if (r instanceof Error) p.reject(r);
+        else if (r !== undefined) p.resolve(r);
+      });
+    } catch (cause) {
+      const err = new BackchannelError('unavailable', 'the relay could not store the message; retry', { cause });
+      for (const p of batch) p.reject(err);
+    } finally {
+      locked();
+      this.#inflight.delete(flight);
+      settle();
+    }
+    this.#observe?.(batch.length, performance.now() - started);
+  }
+
+  /**
+   * Commits one batch: locks its channels once `previous` (the batch before) holds its locks,
+   * then calls `locked`; fills `assigned` with each channel's new sequences (first, last).
+   */
+  async #commit(subs: Submission[], assigned: Map<string, [number, number]>, previous: Promise<void>, locked: () => void): Promise<(Committed | Error)[]> {
     const client = await this.#pool.connect();
     let released = false;
     try {
       await client.query('begin');
       const channelIds = unique(subs.map((s) => s.channel), (c) => toBase64Url(c));
-      const locked = await client.query<{ id: Uint8Array; head_seq: string; chain: Uint8Array }>({ ...LOCK, values: [channelIds] });
+      await previous;
+      const lockedRows = await client.query<{ id: Uint8Array; head_seq: string; chain: Uint8Array }>({ ...LOCK, values: [channelIds] });
+      locked();
       const heads = new Map<string, { seq: number; chain: Uint8Array }>();
-      for (const row of locked.rows) heads.set(toBase64Url(row.id), { seq: Number(row.head_seq), chain: new Uint8Array(row.chain) });
+      for (const row of lockedRows.rows) heads.set(toBase64Url(row.id), { seq: Number(row.head_seq), chain: new Uint8Array(row.chain) });
 
       const existing = await client.query<ExistingRow>({
         ...EXISTING,
@@ -172,6 +222,9 @@ export class MessageLog {
         const chain = nextReceiptChain(head.chain, seq, s.commitment, receivedAt);
         heads.set(s.channelText, { seq, chain });
         advanced.set(s.channelText, { id: s.channel, seq, chain });
+        const range = assigned.get(s.channelText);
+        if (range === undefined) assigned.set(s.channelText, [seq, seq]);
+        else range[1] = seq;
         const c: Committed = {
           channelText: s.channelText,
           senderText: s.senderText,
@@ -195,8 +248,14 @@ export class MessageLog {
         const commitments = fresh.map((f) => f.c.commitment);
         const times = fresh.map(() => receivedAt);
         const chains = fresh.map((f) => f.c.chain);
+        const moved = [...advanced.values()];
+        // Only channel id and sequence cross to other nodes; they read the rest from the database.
+        // A NOTIFY payload must stay under 8000 bytes: 200 entries of ~32 bytes each.
+        const entries = [...advanced].map(([c, h]) => `${c}:${h.seq}`);
+        const payloads: string[] = [];
+        for (let i = 0; i < entries.length; i += 200) payloads.push(entries.slice(i, i + 200).join(' '));
         await client.query({
-          ...INSERT_MESSAGES,
+          ...WRITE,
           values: [
             channels,
             seqs,
@@ -207,17 +266,12 @@ export class MessageLog {
             commitments,
             times,
             chains,
+            moved.map((h) => h.id),
+            moved.map((h) => h.seq),
+            moved.map((h) => h.chain),
+            payloads,
           ],
         });
-        await client.query({ ...INSERT_RECEIPTS, values: [channels, seqs, commitments, times, chains] });
-        const moved = [...advanced.values()];
-        await client.query({ ...ADVANCE, values: [moved.map((h) => h.id), moved.map((h) => h.seq), moved.map((h) => h.chain)] });
-        // Only channel id and sequence cross to other nodes; they read the rest from the database.
-        // A NOTIFY payload must stay under 8000 bytes: 200 entries of ~32 bytes each.
-        const entries = [...advanced].map(([c, h]) => `${c}:${h.seq}`);
-        for (let i = 0; i < entries.length; i += 200) {
-          await client.query({ ...NOTIFY, values: [entries.slice(i, i + 200).join(' ')] });
-        }
       }
       await client.query('commit');
       return out;

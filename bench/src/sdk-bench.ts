@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import {
+  addOneTimePrekeys,
+  createGroupState,
+  createPrekeyState,
+  currentSignedPrekey,
+  generateMemberKeys,
+  openGroupMessage,
+  recipientsNeedingSession,
+  rotateSignedPrekey,
+  sealGroupMessage,
+  sodium,
+  sodiumReady,
+  startSession,
+  type GroupState,
+  type SealedGroupMessage,
+} from '@backchannel/client-sdk';
+import { toBase64Url } from '@backchannel/client-sdk/protocol';
+import { progress } from './progress.js';
+
+/**
+ * Mode 2: the SDK's crypto layer in Node, no network. A sender seals 1 KiB messages to 1 and to
+ * 7 recipients (body encrypted once, one Double-Ratchet header per recipient), then every
+ * recipient opens all of them in order. Also the libsodium primitives, for comparison with the
+ * published figures.
+ */
+
+/** One fan-out width. */
+export interface SdkRow {
+  readonly recipients: number;
+  /** Messages sealed per second by one sender (encrypted and fanned out to every recipient). */
+  readonly sealPerSec: number;
+  /** Deliveries opened per second (one recipient opening one message). */
+  readonly openPerSec: number;
+  /** Messages per second through seal and every recipient's open, on one core. */
+  readonly endToEndPerSec: number;
+  readonly messages: number;
+}
+
+/** Mode 2's output. */
+export interface SdkReport {
+  readonly rows: SdkRow[];
+  /** Operations per second of libsodium-wrappers primitives on this machine. */
+  readonly primitives: Record<string, number>;
+}
+
+async function party(channel: string): Promise<GroupState> {
+  const self = await generateMemberKeys();
+  const spk = await rotateSignedPrekey(createPrekeyState(), self, channel);
+  const otk = await addOneTimePrekeys(spk.state, 4);
+  return createGroupState({ channel, self, prekeys: otk.state });
+}
+
+function rate(fn: () => void, ms: number): number {
+  let n = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) {
+    for (let i = 0; i < 50; i++) fn();
+    n += 50;
+    t = performance.now();
+  }
+  return Math.round((n / (t - t0)) * 1000);
+}
+
+function primitives(ms: number): Record<string, number> {
+  const a = sodium.crypto_box_keypair();
+  const b = sodium.crypto_box_keypair();
+  const s = sodium.crypto_sign_keypair();
+  const msg = randomBytes(64);
+  const sig = sodium.crypto_sign_detached(msg, s.privateKey);
+  const key = sodium.crypto_aead_xchacha20poly1305_ietf_keygen();
+  const nonce = randomBytes(24);
+  const kib = randomBytes(1024);
+  return {
+    x25519: rate(() => sodium.crypto_scalarmult(a.privateKey, b.publicKey), ms),
+    ed25519Sign: rate(() => sodium.crypto_sign_detached(msg, s.privateKey), ms),
+    ed25519Verify: rate(() => sodium.crypto_sign_verify_detached(sig, msg, s.publicKey), ms),
+    xchacha20poly1305_1KiB: rate(() => sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(kib, null, null, nonce, key), ms),
+    blake2b_1KiB: rate(() => sodium.crypto_generichash(32, kib, null), ms),
+  };
+}
+
+async function fanOut(recipients: number, ms: number): Promise<SdkRow> {
+  const channel = toBase64Url(randomBytes(16));
+  let sender = await party(channel);
+  const others = await Promise.all(Array.from({ length: recipients }, () => party(channel)));
+  const keys = others.map((o) => o.self.dhPublic);
+  for (const k of recipientsNeedingSession(sender, keys)) {
+    const peer = others.find((o) => o.self.dhPublic === k)!;
+    const otk = Object.values(peer.prekeys.oneTime)[0];
+    sender = await startSession(
+      sender,
+      { member: k, signKey: peer.self.signPublic, signedPrekey: currentSignedPrekey(peer.prekeys)!, oneTimePrekey: otk ? { id: otk.id, key: otk.publicKey } : null },
+      peer.self.signPublic,
+    );
+  }
+  const plaintext = randomBytes(1024 - 64); // padded to 1 KiB of ciphertext body, about
+  const sealed: SealedGroupMessage[] = [];
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    const out = await sealGroupMessage(sender, { recipients: keys, plaintext, clientMsgId: `m${sealed.length}` });
+    sender = out.state;
+    sealed.push(out.message);
+  }
+  const sealSeconds = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  let opened = 0;
+  for (let r = 0; r < others.length; r++) {
+    let state = others[r]!;
+    for (let i = 0; i < sealed.length; i++) {
+      const m = sealed[i]!;
+      const res = await openGroupMessage(state, { from: sender.self.dhPublic, header: m.headers[state.self.dhPublic]!, body: m.body, commitment: m.commitment, seq: i + 1, chain: toBase64Url(randomBytes(32)) });
+      if (res.status !== 'delivered') throw new Error(`open failed: ${res.status === 'rejected' ? res.error.code : res.status}`);
+      state = res.state;
+      opened++;
+    }
+  }
+  const openSeconds = (performance.now() - t1) / 1000;
+  const sealPerSec = Math.round(sealed.length / sealSeconds);
+  const openPerSec = Math.round(opened / openSeconds);
+  return {
+    recipients,
+    sealPerSec,
+    openPerSec,
+    endToEndPerSec: Math.round(1 / (1 / sealPerSec + recipients / openPerSec)),
+    messages: sealed.length,
+  };
+}
+
+/** Runs mode 2 for `ms` per measurement. */
+export async function runSdkBench(ms: number): Promise<SdkReport> {
+  await sodiumReady();
+  progress('SDK: libsodium primitives');
+  const prims = primitives(Math.max(100, ms / 4));
+  const rows: SdkRow[] = [];
+  for (const n of [1, 7]) {
+    progress(`SDK: seal 1 KiB to ${n} recipient(s), then open at each`);
+    rows.push(await fanOut(n, ms));
+  }
+  return { rows, primitives: prims };
+}

@@ -58,7 +58,7 @@ export function formalRoutes(ctx: RelayContext): RouteHandler[] {
         return true;
       }
       const html = viewerPage(m[1]!);
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; connect-src *", 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'unsafe-inline'; connect-src *", 'cache-control': 'no-store' });
       res.end(html);
       return true;
     },

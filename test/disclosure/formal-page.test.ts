@@ -1,0 +1,76 @@
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FormalLog } from '@backchannel/client-sdk';
+import { launchChromium } from '../support/chromium.js';
+import { startTestRelay, type TestRelay } from '../support/relay.js';
+import { convenedChannel, type Party } from '../support/sdk.js';
+
+describe('the formal-record page, in a real Chromium', () => {
+  let relay: TestRelay;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+  let copies: Server;
+  let channel: string;
+  const served = new Map<string, string>();
+
+  beforeAll(async () => {
+    relay = await startTestRelay();
+    const { host, parties } = await convenedChannel(relay.url, 2);
+    channel = host.id;
+    const [alice, bob] = parties as [Party, Party];
+    const said = await alice.client.sendText('We agree to meet in Geneva.');
+    const id = await alice.client.draft({ kind: 'excerpt', items: [{ seq: said.seq, opened: { plaintext: said.plaintext, frankingKey: said.frankingKey } }] });
+    await new Promise((r) => setTimeout(r, 300));
+    await alice.client.disclosure.propose(id);
+    await alice.client.disclosure.consent(id);
+    await bob.client.disclosure.consent(id);
+    await alice.client.disclosure.publish(id);
+    for (const p of parties) await p.client.close();
+    await host.close();
+    // Copies of the log served from elsewhere (as a leaked or mirrored file would be).
+    copies = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
+      res.end(served.get(req.url ?? '') ?? '{}');
+    });
+    await new Promise<void>((r) => copies.listen(0, '127.0.0.1', () => r()));
+    browser = await launchChromium();
+    await mkdir('test-results', { recursive: true });
+  });
+  afterAll(async () => {
+    await browser.close();
+    await new Promise<void>((r) => copies.close(() => r()));
+    await relay.close();
+  });
+
+  async function open(query = ''): Promise<{ verdict: string; status: string }> {
+    const page = await browser.context.newPage();
+    await page.goto(`${relay.url}/formal/${channel}${query}`);
+    await page.waitForSelector('body[data-verified]', { state: 'attached', timeout: 20_000 });
+    const verdict = (await page.getAttribute('body', 'data-verified')) ?? '';
+    const status = (await page.textContent('#status')) ?? '';
+    await page.screenshot({ path: `test-results/formal-${query === '' ? 'valid' : 'tampered'}.png`, fullPage: true });
+    await page.close();
+    return { verdict, status };
+  }
+
+  it('shows a valid log as valid, with the excerpt and its time', async () => {
+    const { verdict, status } = await open();
+    expect(verdict).toBe('valid');
+    expect(status).toContain('Valid');
+  });
+
+  it('shows a tampered copy as invalid, naming why', async () => {
+    const log = (await (await fetch(`${relay.url}/v1/formal/${channel}`)).json()) as FormalLog;
+    const record = log.records[0]!;
+    const item = record.items![0]!;
+    if (!('opened' in item)) throw new Error('expected an opened item');
+    const forged = new TextEncoder().encode('\u0001We refuse to meet anywhere.');
+    const tampered = { ...log, records: [{ ...record, items: [{ ...item, opened: { ...item.opened, plaintext: Buffer.from(forged).toString('base64url') } }] }] };
+    served.set('/tampered.json', JSON.stringify(tampered));
+    const url = `http://127.0.0.1:${(copies.address() as AddressInfo).port}/tampered.json`;
+    const { verdict, status } = await open(`?log=${encodeURIComponent(url)}`);
+    expect(verdict).toBe('invalid');
+    expect(status).toMatch(/Invalid: record 0: opening of seq \d+ does not match its commitment/);
+  });
+});

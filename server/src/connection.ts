@@ -131,6 +131,9 @@ export class Connection implements Sink {
       const rid = 'rid' in frame ? frame.rid : undefined;
       if (err instanceof BackchannelError) {
         this.fail(rid, err.code, err.message);
+      } else if (isDatabaseUnavailable(err)) {
+        // Nothing was done: the client may retry once the database is back.
+        this.fail(rid, 'unavailable', 'the relay cannot reach its database; retry');
       } else {
         this.#ctx.logger.error({ event: 'handler_failed', frame: frame.type, err }, 'frame handler failed');
         this.fail(rid, 'internal', 'internal error');
@@ -142,6 +145,17 @@ export class Connection implements Sink {
     this.fail(rid, code, message);
     if (++this.#strikes >= MAX_STRIKES) this.close(CLOSE_CODES.policyViolation, 'too many bad frames');
   }
+}
+
+/**
+ * A failure to reach PostgreSQL (refused, reset, terminated, pool timeout, shutting down): SQLSTATE
+ * classes 08 (connection) and 57P (operator intervention), or the driver's own connection errors.
+ */
+function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code === 'ECONNREFUSED' || code === 'ECONNRESET')) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(err.message);
 }
 
 function ridOf(raw: unknown): number | undefined {

@@ -196,6 +196,16 @@ export const AmendCharterFrame = z.strictObject({
   charter: Charter,
 });
 
+/**
+ * An application-level heartbeat from the client (browsers cannot send WebSocket pings): the
+ * relay answers `ok`. A client that hears nothing back in time drops the socket and reconnects,
+ * so a half-open connection is noticed by a client that only receives.
+ */
+export const PingFrame = z.strictObject({
+  type: z.literal('ping'),
+  rid: RequestId,
+});
+
 /** Client → relay frames of the relay core and governance. */
 export const ClientFrame = z.discriminatedUnion('type', [
   SendFrame,
@@ -213,6 +223,7 @@ export const ClientFrame = z.discriminatedUnion('type', [
   DissolveFrame,
   AmendCharterFrame,
   ...DISCLOSURE_CLIENT_FRAMES,
+  PingFrame,
 ]);
 
 // ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ export interface ResponseMap {
   'disclosure.withdraw': RelayFrameOf<'disclosure'>;
   'disclosure.publish': RelayFrameOf<'disclosure'>;
   'disclosure.get': RelayFrameOf<'disclosure'>;
+  ping: RelayFrameOf<'ok'>;
 }
 
 /** A member's X25519 key pair, which logs it in to the relay. */
@@ -70,6 +71,8 @@ export interface RelayConnectionOptions {
   readonly platform?: Partial<Platform>;
   /** A request unanswered this long: retryable ones force a reconnect, others fail with `timeout`. */
   readonly requestTimeoutMs?: number;
+  /** How often an open connection pings the relay; no answer within the request timeout means reconnect. */
+  readonly heartbeatMs?: number;
 }
 
 interface Pending {
@@ -118,6 +121,7 @@ export class RelayConnection {
   #retryTimer: unknown;
   #opened: { resolve: () => void; reject: (e: Error) => void } | undefined;
   #drainWaiters: (() => void)[] = [];
+  #heartbeat: unknown;
 
   constructor(options: RelayConnectionOptions) {
     this.#options = options;
@@ -198,6 +202,7 @@ export class RelayConnection {
       await withAbort(new Promise<void>((resolve) => this.#drainWaiters.push(resolve)), signal).catch(() => undefined);
     }
     this.#platform.clearTimeout(this.#retryTimer);
+    this.#platform.clearTimeout(this.#heartbeat);
     this.#setState('closed', 'closed_by_client');
     this.#failPending(() => true, new BackchannelError('closed', 'connection closed'));
     this.#opened?.reject(new BackchannelError('closed', 'connection closed'));
@@ -263,8 +268,23 @@ export class RelayConnection {
     }
   }
 
+  /** Pings while open: a receive-only client also notices a half-open socket and reconnects. */
+  #scheduleHeartbeat(ws: WebSocketLike): void {
+    this.#platform.clearTimeout(this.#heartbeat);
+    this.#heartbeat = this.#platform.setTimeout(() => {
+      if (this.#ws !== ws || this.#state !== 'open') return;
+      this.request({ type: 'ping' }).then(
+        () => this.#scheduleHeartbeat(ws),
+        (err: unknown) => {
+          if (this.#ws === ws && BackchannelError.is(err, 'timeout')) this.#lost('heartbeat_timeout');
+        },
+      );
+    }, this.#options.heartbeatMs ?? 25_000);
+  }
+
   #onOpen(ws: WebSocketLike): void {
     if (ws !== this.#ws) return;
+    this.#scheduleHeartbeat(ws);
     this.#attempt = 0;
     this.#setState('open', 'authenticated');
     this.#opened?.resolve();

@@ -51,6 +51,9 @@ export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFr
       return publishProposal(ctx, conn, frame);
     case 'disclosure.get':
       return getProposal(ctx, conn, frame);
+    case 'ping':
+      conn.send({ type: 'ok', rid: frame.rid });
+      return Promise.resolve();
     default: {
       const unreachable: never = frame;
       return Promise.reject(new Error(`unhandled frame ${String(unreachable)}`));

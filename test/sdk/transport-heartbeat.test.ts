@@ -35,6 +35,7 @@ describe('the SDK transport heartbeat', () => {
     await until(() => changes.some((c) => c.to === 'reconnecting' && c.reason === 'heartbeat_timeout'), 5_000);
     proxy.tamper = {};
     await until(() => conn.state === 'open', 10_000);
+    expect(changes.map((c) => `${c.to}:${c.reason}`)).toEqual(expect.arrayContaining(['reconnecting:heartbeat_timeout', 'open:authenticated']));
     await conn.close();
   });
 });

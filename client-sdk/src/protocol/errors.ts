@@ -6,10 +6,8 @@ export const ERROR_CODES = [
   // Frame level
   'bad_json',
   'bad_frame',
-  'frame_too_large',
   'rate_limited',
   // Authentication and authorization
-  'unauthenticated',
   'auth_failed',
   'forbidden',
   'not_member',
@@ -19,7 +17,6 @@ export const ERROR_CODES = [
   'channel_closed',
   'member_not_found',
   'recipient_not_member',
-  'duplicate_message',
   'body_too_large',
   'prekeys_exhausted',
   'prekey_signature_invalid',
@@ -29,7 +26,6 @@ export const ERROR_CODES = [
   'invite_used',
   'channel_full',
   'approval_invalid',
-  'roster_version_mismatch',
   'already_member',
   'charter_invalid',
   // Disclosure
@@ -39,7 +35,6 @@ export const ERROR_CODES = [
   'consent_missing',
   'content_mismatch',
   'opening_invalid',
-  'embargoed',
   // HTTP
   'not_found',
   'method_not_allowed',

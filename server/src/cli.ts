@@ -1,50 +1,31 @@
-import { ConfigError, loadConfig } from './config.js';
-import { startRelay } from './relay.js';
+import { runCli } from './commands/run-cli.js';
 
-const HELP = `backchannel — the Backchannel relay
+// The process entry point: wires signals and streams to runCli, then exits with its code.
+// The first SIGTERM/SIGINT asks the running command to stop gracefully; a second one forces it.
+let stopRequested = false;
+const stop = new Promise<void>((resolve) => {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopRequested) {
+      process.stderr.write(`backchannel: ${signal} again, stopping now\n`);
+      process.exit(1);
+    }
+    stopRequested = true;
+    resolve();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+});
 
-Usage: backchannel <command> [options]
-
-Commands:
-  start      run the relay (default)
-  help       show this help
-
-Configuration comes from the environment (see docs/operator.md).`;
-
-async function start(): Promise<number> {
-  const config = loadConfig(process.env);
-  const relay = await startRelay(config);
-  process.stdout.write(`${JSON.stringify({ event: 'ready', url: relay.url })}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  await relay.close();
-  return 0;
-}
-
-async function main(argv: string[]): Promise<number> {
-  const command = argv[0] ?? 'start';
-  switch (command) {
-    case 'start':
-      return start();
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    default:
-      process.stderr.write(`unknown command: ${command}\n${HELP}\n`);
-      return 2;
-  }
-}
-
-main(process.argv.slice(2)).then(
+runCli(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  cwd: process.cwd(),
+  stopRequested: stop,
+}).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError) process.stderr.write(`backchannel: ${err.message}\n`);
-    else process.stderr.write(`backchannel: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`backchannel: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
 );

@@ -30,6 +30,8 @@ export class Connection implements Sink {
   readonly #bucket: TokenBucket;
   #strikes = 0;
   #closed = false;
+  /** A short, non-secret tag of the member key for logs. */
+  readonly #short: string;
 
   constructor(ws: WebSocket, memberKey: Uint8Array, memberText: string, ctx: RelayContext) {
     this.#ws = ws;
@@ -37,6 +39,8 @@ export class Connection implements Sink {
     this.memberText = memberText;
     this.#ctx = ctx;
     this.#bucket = new TokenBucket(ctx.config.BACKCHANNEL_RATE_PER_SEC, ctx.config.BACKCHANNEL_RATE_BURST);
+    this.#short = memberText.slice(0, 8);
+    ctx.logger.debug({ event: 'connected', member: this.#short }, 'member connected');
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -127,9 +131,12 @@ export class Connection implements Sink {
     }
     const frame = parsed.data;
     this.#ctx.metrics.framesIn.inc({ type: frame.type });
+    const rid = 'rid' in frame ? frame.rid : undefined;
+    // Metadata only: never a frame's content (ciphertext, secrets, signatures).
+    this.#ctx.logger.trace({ event: 'frame', type: frame.type, rid, member: this.#short }, 'frame');
     handleFrame(this.#ctx, this, frame).catch((err: unknown) => {
-      const rid = 'rid' in frame ? frame.rid : undefined;
       if (err instanceof BackchannelError) {
+        this.#ctx.logger.debug({ event: 'frame_refused', type: frame.type, rid, code: err.code, member: this.#short }, 'frame refused');
         this.fail(rid, err.code, err.message);
       } else if (isDatabaseUnavailable(err)) {
         // Nothing was done: the client may retry once the database is back.
@@ -142,6 +149,7 @@ export class Connection implements Sink {
   }
 
   #strike(code: ErrorCode, rid: number | undefined, message: string): void {
+    this.#ctx.logger.debug({ event: 'frame_refused', code, rid, member: this.#short }, 'bad frame');
     this.fail(rid, code, message);
     if (++this.#strikes >= MAX_STRIKES) this.close(CLOSE_CODES.policyViolation, 'too many bad frames');
   }

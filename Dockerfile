@@ -1,0 +1,29 @@
+# The Backchannel relay. Build: docker build -t backchannel-relay .
+FROM node:20-bookworm-slim
+
+ENV NODE_ENV=production \
+    BACKCHANNEL_HOST=0.0.0.0 \
+    BACKCHANNEL_PORT=8787 \
+    BACKCHANNEL_DATA_DIR=/var/lib/backchannel
+
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY client-sdk/package.json client-sdk/package.json
+COPY server/package.json server/package.json
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+
+COPY tsconfig.base.json tsconfig.json ./
+COPY client-sdk client-sdk
+COPY server server
+COPY migrations migrations
+
+RUN useradd --system --uid 10001 --home-dir /var/lib/backchannel --create-home backchannel \
+ && chown -R backchannel /var/lib/backchannel
+USER backchannel
+
+EXPOSE 8787
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:' + (process.env.BACKCHANNEL_PORT || 8787) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+
+# SIGTERM reaches node directly (exec form): graceful shutdown, exit 0.
+CMD ["node", "--conditions=source", "--import", "tsx", "server/src/cli.ts", "start"]

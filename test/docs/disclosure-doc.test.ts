@@ -1,0 +1,71 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disclosureTour } from '../../docs/examples/disclosure.js';
+import { runCli } from '../../server/src/commands/run-cli.js';
+import { startTestRelay, type TestRelay } from '../support/relay.js';
+
+describe('docs/disclosure.md', () => {
+  let relay: TestRelay;
+  let dir: string;
+  beforeAll(async () => {
+    relay = await startTestRelay();
+    dir = await mkdtemp(path.join(tmpdir(), 'bc-verify-'));
+  });
+  afterAll(async () => {
+    await relay.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows the disclosure example exactly as the file the test runs', async () => {
+    const doc = await readFile(new URL('../../docs/disclosure.md', import.meta.url), 'utf8');
+    const example = await readFile(new URL('../../docs/examples/disclosure.ts', import.meta.url), 'utf8');
+    expect(doc).toContain(example.trim());
+  });
+
+  let channel = '';
+  it('runs the example: every seat sees what the page says', async () => {
+    const tour = await disclosureTour(relay.url);
+    expect(tour.verified).toBe(true);
+    expect(tour.publishedText).toBe('The parties have met and will meet again.');
+    expect(tour.excerptOpened).toEqual(['We accept the second draft.']);
+    expect(tour.excerptWithheld).toHaveLength(1);
+    expect(tour.stagesSeenByHost).toEqual(['proposed', 'proposed', 'consented', 'published', 'proposed', 'proposed', 'consented', 'published']);
+    expect(tour.observerFeedRecords).toBe(2);
+    const rows = await relay.context.db.kysely.selectFrom('formal_records').select('channel_id').execute();
+    channel = Buffer.from(rows[0]!.channel_id).toString('base64url');
+  });
+
+  async function cli(args: string[]): Promise<{ code: number; out: string }> {
+    let out = '';
+    const code = await runCli(args, { stdout: (t) => (out += t), stderr: (t) => (out += t), env: {}, cwd: dir, stopRequested: new Promise(() => undefined) });
+    return { code, out };
+  }
+
+  it('`backchannel verify` proves a log from a URL or a file, and names why a tampered one fails', async () => {
+    const url = `${relay.url}/v1/formal/${channel}`;
+    const fromUrl = await cli(['verify', url]);
+    expect(fromUrl.code).toBe(0);
+    expect(fromUrl.out).toContain(`valid: channel ${channel}, 2 record(s)`);
+    expect(fromUrl.out).toContain('"We accept the second draft."');
+    expect(fromUrl.out).toMatch(/withheld seq \d+/);
+
+    const log = (await (await fetch(url)).json()) as { records: { text?: string }[] };
+    await writeFile(path.join(dir, 'log.json'), JSON.stringify(log));
+    const { recordKey } = (await (await fetch(`${relay.url}/.well-known/backchannel.json`)).json()) as { recordKey: string };
+    expect((await cli(['verify', 'log.json', '--key', recordKey])).code).toBe(0);
+
+    log.records[0]!.text = 'The parties never met.';
+    await writeFile(path.join(dir, 'tampered.json'), JSON.stringify(log));
+    const tampered = await cli(['verify', 'tampered.json', '--key', recordKey]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.out).toBe('invalid: record 0: the content does not match its contentHash\n');
+
+    await writeFile(path.join(dir, 'record.json'), JSON.stringify((await (await fetch(`${url}/1`)).json()) as unknown));
+    const single = await cli(['verify', 'record.json', '--key', recordKey]);
+    expect(single.code).toBe(0);
+    expect(single.out).toContain('#1 excerpt');
+    expect((await cli(['verify'])).code).toBe(2);
+  });
+});

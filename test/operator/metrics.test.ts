@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toBase64Url } from '@backchannel/client-sdk/protocol';
+import { openChannel, type OpenChannel } from '../support/members.js';
+import { startTestRelay, type TestRelay } from '../support/relay.js';
+
+/** Parses Prometheus text exposition: every sample line must be `name{labels} value`. */
+function parse(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) {
+      if (line.startsWith('#')) expect(line).toMatch(/^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/);
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+]+|NaN|[+-]Inf)$/.exec(line);
+    expect(m, `not a Prometheus sample: ${line}`).not.toBeNull();
+    samples.set(m![1]!, Number(m![2]));
+  }
+  return samples;
+}
+
+describe('/metrics', () => {
+  let relay: TestRelay;
+  let ch: OpenChannel;
+  beforeAll(async () => {
+    relay = await startTestRelay();
+    ch = await openChannel(relay.url, 2);
+  });
+  afterAll(async () => {
+    for (const m of [ch.host, ...ch.parties]) await m.conn.close();
+    await relay.close();
+  });
+
+  const scrape = async () => parse(await (await fetch(`${relay.url}/metrics`)).text());
+
+  it('parses as Prometheus text and moves when traffic flows', async () => {
+    const before = await scrape();
+    const [alice, bob] = ch.parties as [OpenChannel['parties'][0], OpenChannel['parties'][0]];
+    for (let i = 0; i < 10; i++) {
+      await alice.conn.request({ type: 'send', channel: ch.channel, clientMsgId: `m${i}`, headers: { [bob.key]: 'AA' }, body: 'AA', commitment: toBase64Url(new Uint8Array(32)) });
+    }
+    await alice.conn.request({ type: 'roster.get', channel: 'A'.repeat(22) }).catch(() => undefined);
+    const after = await scrape();
+    const get = (m: Map<string, number>, k: string) => m.get(k) ?? 0;
+    expect(get(after, 'backchannel_frames_in_total{type="send"}') - get(before, 'backchannel_frames_in_total{type="send"}')).toBe(10);
+    expect(get(after, 'backchannel_frames_out_total{type="sent"}') - get(before, 'backchannel_frames_out_total{type="sent"}')).toBe(10);
+    expect(get(after, 'backchannel_ack_latency_seconds_count') - get(before, 'backchannel_ack_latency_seconds_count')).toBe(10);
+    expect(get(after, 'backchannel_group_commit_batch_size_sum') - get(before, 'backchannel_group_commit_batch_size_sum')).toBe(10);
+    expect(get(after, 'backchannel_errors_total{code="channel_not_found"}')).toBeGreaterThanOrEqual(1);
+    expect(get(after, 'backchannel_connections')).toBeGreaterThanOrEqual(3);
+    expect(after.has('backchannel_queue_depth')).toBe(true);
+    expect(after.has('backchannel_db_pool_clients{state="total"}')).toBe(true);
+  });
+});

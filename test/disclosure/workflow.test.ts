@@ -135,6 +135,21 @@ describe('staged disclosure into the formal record: a host and three parties', (
     expect(await codeOf(alice.client.disclosure.publish(wrong))).toBe('opening_invalid');
   });
 
+  it('refuses to publish with a consent from a member removed since it consented', async () => {
+    const ch = await convenedChannel(relay.url, 3);
+    const [a, b, c] = ch.parties as [Party, Party, Party];
+    const id = await a.client.draft({ kind: 'communique', text: 'Agreed by three.' });
+    await until(() => [b, c].every((p) => p.client.drafts().some((d) => d.proposalId === id)));
+    await a.client.disclosure.propose(id);
+    for (const p of [a, b, c]) await p.client.disclosure.consent(id);
+    await a.client.remove(c.client.memberKey);
+    await b.client.remove(c.client.memberKey);
+    await until(async () => (await a.client.refreshRoster()).members.some((m) => m.key === c.client.memberKey && m.status === 'removed'));
+    expect(await codeOf(a.client.disclosure.publish(id))).toBe('consent_invalid');
+    for (const p of [a, b, c]) await p.client.close();
+    await ch.host.close();
+  });
+
   /** A party's own keys, from its key store. */
   async function savedSelf(p: Party): Promise<MemberKeys> {
     return ((await p.store.get(`backchannel/channel/${host.id}`)) as { group: { self: MemberKeys } }).group.self;

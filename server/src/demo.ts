@@ -1,25 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { MemoryKeyStore, convene, join, verifyLog, type ChannelClient, type WebSocketConstructor } from '@backchannel/client-sdk';
 import { loadConfig } from './config.js';
+import { freePort } from './net/free-port.js';
 import { startRelay } from './relay.js';
 
 const platform = { WebSocket: WebSocket as unknown as WebSocketConstructor };
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 const waitForDraft = (client: ChannelClient): Promise<void> =>
   new Promise((resolve) => {

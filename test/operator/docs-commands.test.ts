@@ -27,7 +27,7 @@ describe('docs/operator.md: every sh command works as written', () => {
     expect(commands.length).toBeGreaterThanOrEqual(9);
     dataDir = await mkdtemp(path.join(tmpdir(), 'bc-docs-'));
     const port = await freePort();
-    const env = { ...process.env, BACKCHANNEL_PORT: String(port), BACKCHANNEL_DATA_DIR: dataDir, BACKCHANNEL_EMBEDDED_PG_PORT: String(await freePort()) };
+    const env: NodeJS.ProcessEnv = { ...process.env, BACKCHANNEL_PORT: String(port), BACKCHANNEL_DATA_DIR: dataDir, BACKCHANNEL_EMBEDDED_PG_PORT: String(await freePort()) };
     delete env.DATABASE_URL;
 
     const relay = spawn('bash', ['-c', 'exec npm start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,14 +1,1 @@
-import { createServer } from 'node:net';
-
-/** A TCP port that was free a moment ago (for servers that cannot bind port 0 themselves). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../server/src/net/free-port.js';

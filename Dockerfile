@@ -10,7 +10,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY client-sdk/package.json client-sdk/package.json
 COPY server/package.json server/package.json
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+# Runtime dependencies only: the relay runs its TypeScript through tsx (a dependency of the server).
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.base.json tsconfig.json ./
 COPY client-sdk client-sdk

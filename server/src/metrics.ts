@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** How long one queue-depth sample serves scrapes. */
+const QUEUE_SAMPLE_MS = 5_000;
+
 /** The relay's Prometheus metrics, one registry per relay instance. */
 export class Metrics {
   readonly registry = new Registry();
@@ -20,14 +23,18 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly subscriptions = new Gauge({ name: 'backchannel_subscriptions', help: 'Live channel subscriptions', registers: [this.registry] });
-  /** Counts queued messages; set by the relay once its database is open, sampled at each scrape. */
+  /** Counts queued messages; set by the relay once its database is open, sampled at scrapes. */
   queueDepthSource: (() => Promise<number>) | undefined;
+  #queueSampledAt = Number.NEGATIVE_INFINITY;
   readonly queueDepth: Gauge = new Gauge({
     name: 'backchannel_queue_depth',
-    help: 'Stored messages not yet acknowledged, counted per recipient (database-wide, sampled at scrape)',
+    help: 'Stored messages not yet acknowledged, counted per recipient (database-wide, sampled at most every 5 s)',
     registers: [this.registry],
     collect: async () => {
-      if (this.queueDepthSource === undefined) return;
+      // The count reads the unacknowledged tail of every channel: with a large backlog and a
+      // fast scraper it would load the database, so one sample serves scrapes for 5 s.
+      if (this.queueDepthSource === undefined || performance.now() - this.#queueSampledAt < QUEUE_SAMPLE_MS) return;
+      this.#queueSampledAt = performance.now();
       // A failed sample (database down, statement timeout) keeps the last value.
       await this.queueDepthSource().then((n) => this.queueDepth.set(n), () => undefined);
     },

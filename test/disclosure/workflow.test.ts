@@ -207,7 +207,19 @@ describe('staged disclosure into the formal record: a host and three parties', (
   });
 
   it('changing any byte of a published log makes verification fail and say why (property-based)', async () => {
+    // A log of its own making, whatever ran before: a communiqué and an excerpt.
+    const said = await alice.client.sendText('for the property test');
+    const withheld = await bob.client.sendText('kept back');
+    for (const content of [
+      { kind: 'communique' as const, text: 'Property-tested statement.' },
+      { kind: 'excerpt' as const, items: [{ seq: said.seq, opened: { plaintext: said.plaintext, frankingKey: said.frankingKey } }, { seq: withheld.seq, withheld: true as const }] },
+    ]) {
+      const id = await proposal(content);
+      for (const p of [alice, bob, carol]) await p.client.disclosure.consent(id);
+      expect((await alice.client.disclosure.publish(id)).stage).toBe('published');
+    }
     const formal = await log();
+    expect(formal.records.length).toBeGreaterThanOrEqual(2);
     const text = JSON.stringify(formal);
     const keys = await relayKeys();
     const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_';

@@ -55,6 +55,13 @@ async function check(raw: unknown, relayKeys: readonly string[] | undefined): Pr
     fail(`malformed record: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
   const r = parsed.data;
+  // Every byte field must be canonical before anything decodes it: a tampered one is a finding.
+  for (const [what, value] of [['channel', r.channel], ['proposal id', r.proposalId], ['previous hash', r.prev], ['content hash', r.contentHash], ['hash', r.hash], ['relay key', r.relayKey], ['relay signature', r.sig]] as const) bytes(value, what);
+  for (const p of r.parties) bytes(p, 'party key');
+  for (const c of r.consents) {
+    bytes(c.signKey, 'consent key');
+    bytes(c.sig, 'consent signature');
+  }
   let content: DisclosureContent;
   if (r.kind === 'communique') {
     if (r.text === undefined || r.items !== undefined) fail('a communiqué must carry text and no items');
@@ -93,9 +100,6 @@ async function check(raw: unknown, relayKeys: readonly string[] | undefined): Pr
   }
   for (const p of r.parties) if (!consented.has(p)) fail(`party ${p} did not consent`);
   if (r.publishedAt < r.releaseAt) fail('published before its release time');
-  for (const [what, value] of [['channel', r.channel], ['proposal id', r.proposalId], ['previous hash', r.prev], ['content hash', r.contentHash], ['hash', r.hash]] as const) bytes(value, what);
-  for (const p of r.parties) bytes(p, 'party key');
-  for (const c of r.consents) bytes(c.sig, 'consent signature');
   const { hash, sig, ...unsigned } = r;
   const expected = recordHash(unsigned);
   if (toBase64Url(expected) !== hash) fail('the record hash does not match its contents');

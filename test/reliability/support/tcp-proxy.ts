@@ -12,6 +12,12 @@ export interface ProxyPair {
   faultAt?: number;
   /** When the relay closed its side. */
   upstreamClosedAt?: number;
+  /**
+   * True once the relay answered `101 Switching Protocols`: a WebSocket, which the relay
+   * heartbeats. Other connections are HTTP (the SDK's challenge fetches, kept alive), which
+   * the relay closes after its keep-alive timeout instead.
+   */
+  webSocket: boolean;
 }
 
 /**
@@ -77,13 +83,14 @@ export class TcpProxy {
 
   #accept(client: Socket): void {
     const upstream = connect(this.targetPort, '127.0.0.1');
-    const pair: ProxyPair = { client, upstream, mode: this.defaultMode };
+    const pair: ProxyPair = { client, upstream, mode: this.defaultMode, webSocket: false };
     if (pair.mode === 'stall') upstream.pause();
     this.pairs.add(pair);
     client.on('data', (d) => {
       if (pair.mode !== 'blackhole') upstream.write(d);
     });
-    upstream.on('data', (d) => {
+    upstream.on('data', (d: Buffer) => {
+      if (!pair.webSocket && d.subarray(0, 12).toString('latin1') === 'HTTP/1.1 101') pair.webSocket = true;
       if (pair.mode === 'forward') client.write(d);
     });
     const gone = (): void => {

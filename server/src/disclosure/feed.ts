@@ -9,7 +9,19 @@ interface Watcher {
   readonly ws: WebSocket;
   next: number;
   busy: boolean;
+  /** Set by a pong; a watcher that did not answer the last ping is dropped. */
+  alive: boolean;
 }
+
+/** Bounds of the public feed: it is unauthenticated, so nobody gets to hold unbounded resources. */
+export const FEED_LIMITS = {
+  /** Feed sockets open at once on one relay node. */
+  maxWatchers: 10_000,
+  /** A watcher whose unsent output passes this is cut (it reconnects and reads the log again). */
+  maxBufferedBytes: 4 * 1024 * 1024,
+  /** Ping period; no pong by the next ping closes the socket. */
+  heartbeatMs: 30_000,
+} as const;
 
 /**
  * `/v1/formal/ws?channel=<id>`: a read-only, unauthenticated WebSocket that sends a channel's
@@ -20,22 +32,49 @@ export class FormalFeed {
   readonly #db: Db;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 1024, perMessageDeflate: false });
   readonly #watchers = new Map<string, Set<Watcher>>();
+  readonly #heartbeat: NodeJS.Timeout;
+  #count = 0;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#heartbeat = setInterval(() => {
+      for (const set of this.#watchers.values()) {
+        for (const w of set) {
+          if (!w.alive) w.ws.terminate();
+          else {
+            w.alive = false;
+            w.ws.ping();
+          }
+        }
+      }
+    }, FEED_LIMITS.heartbeatMs);
+    this.#heartbeat.unref();
   }
 
-  /** Takes an upgrade request for the feed; false when the channel parameter is not a channel id. */
+  /**
+   * Takes an upgrade request for the feed; false when the channel parameter is not a channel id.
+   * Past `FEED_LIMITS.maxWatchers` open feeds it answers 503 itself (and returns true).
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     const channelText = url.searchParams.get('channel') ?? '';
     if (fromBase64Url(channelText)?.length !== 16) return false;
+    if (this.#count >= FEED_LIMITS.maxWatchers) {
+      const body = JSON.stringify({ code: 'unavailable' });
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nretry-after: 30\r\nconnection: close\r\n\r\n${body}`);
+      return true;
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      const watcher: Watcher = { ws, next: 0, busy: false };
+      this.#count++; // counted once the handshake succeeded: a failed one never closes
+      const watcher: Watcher = { ws, next: 0, busy: false, alive: true };
       let set = this.#watchers.get(channelText);
       if (set === undefined) this.#watchers.set(channelText, (set = new Set()));
       set.add(watcher);
+      ws.on('pong', () => {
+        watcher.alive = true;
+      });
       ws.on('error', () => ws.terminate());
       ws.on('close', () => {
+        this.#count--;
         set.delete(watcher);
         if (set.size === 0) this.#watchers.delete(channelText);
       });
@@ -51,6 +90,7 @@ export class FormalFeed {
 
   /** Closes every feed socket. */
   close(): void {
+    clearInterval(this.#heartbeat);
     for (const set of this.#watchers.values()) for (const w of set) w.ws.close(1001, 'relay shutting down');
   }
 
@@ -60,6 +100,11 @@ export class FormalFeed {
     try {
       const records = await readRecords(this.#db.kysely, fromBase64Url(channelText)!, w.next);
       for (const r of records) {
+        if (w.ws.readyState !== w.ws.OPEN) return;
+        if (w.ws.bufferedAmount > FEED_LIMITS.maxBufferedBytes) {
+          w.ws.terminate(); // a slow reader: it reconnects and reads the log again
+          return;
+        }
         w.ws.send(JSON.stringify({ type: 'record', record: r }));
         w.next = r.index + 1;
       }

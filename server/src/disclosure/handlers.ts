@@ -18,11 +18,15 @@ function signKeyOf(state: ChannelState): (member: string) => string | undefined 
   };
 }
 
-/** Pushes a proposal's new state to every connected member of its channel. */
+/**
+ * Pushes a proposal's new state to the channel's connected active parties and host. Observers
+ * and pending members are not told: deliberation (including what was vetoed) is the parties'
+ * business; observers read the formal record only.
+ */
 export function announce(ctx: RelayContext, state: ChannelState, p: Proposal): void {
   const frame = proposalFrame(p, signKeyOf(state));
   for (const m of state.members.values()) {
-    if (m.status !== 'active' && m.status !== 'pending') continue;
+    if (m.status !== 'active' || m.role === 'observer') continue;
     for (const conn of ctx.connections.of(m.keyText)) conn.send(frame);
   }
 }
@@ -168,10 +172,10 @@ async function schedule(ctx: RelayContext, frame: ClientFrameOf<'disclosure.publ
   });
 }
 
-/** Reads a proposal's state (any pending or active member, observers included). */
+/** Reads a proposal's state: active parties and the host (observers read the formal record only). */
 export async function getProposal(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'disclosure.get'>): Promise<void> {
   const state = await channelOf(ctx, frame.channel);
-  memberOf(state, conn.memberText, ['pending', 'active']);
+  requireRole(memberOf(state, conn.memberText), 'party', 'host');
   const p = await readProposal(ctx.db.kysely, state.id, fromBase64Url(frame.proposalId)!);
   if (p === undefined) throw new BackchannelError('disclosure_not_found', 'no such proposal');
   conn.send(proposalFrame(p, signKeyOf(state), frame.rid));

@@ -10,7 +10,11 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       level,
       base: { service: 'backchannel-relay' },
       redact: {
-        paths: ['body', 'header', 'headers', 'secret', 'proof', 'nonce', 'password', 'url', 'databaseUrl', '*.body', '*.secret', '*.proof'],
+        // Each name at the top level and one level down; `err.detail` because PostgreSQL puts a
+        // failing row's values there. Checked by test/operator/log-secrets.test.ts.
+        paths: ['body', 'header', 'headers', 'secret', 'secretKey', 'proof', 'nonce', 'password', 'url', 'databaseUrl', 'err.detail'].flatMap((p) =>
+          p.includes('.') ? [p] : [p, `*.${p}`],
+        ),
         censor: '[redacted]',
       },
     },

@@ -50,4 +50,15 @@ describe('/metrics', () => {
     expect(after.has('backchannel_queue_depth')).toBe(true);
     expect(after.has('backchannel_db_pool_clients{state="total"}')).toBe(true);
   });
+
+  it('reports the real queue depth: messages a recipient has not acknowledged, back to 0 once it has', async () => {
+    const [, bob] = ch.parties as [OpenChannel['parties'][0], OpenChannel['parties'][0]];
+    const depth = async () => (await scrape()).get('backchannel_queue_depth');
+    // The ten sends above are addressed to Bob, who has not subscribed yet (one sample serves 5 s).
+    await expect.poll(depth, { timeout: 12_000, interval: 500 }).toBe(10);
+    let got = 0;
+    bob.conn.subscribe(ch.channel, { after: () => 0, deliver: async () => void got++ });
+    await expect.poll(() => got, { timeout: 10_000 }).toBe(10);
+    await expect.poll(depth, { timeout: 12_000, interval: 500 }).toBe(0);
+  });
 });

@@ -52,7 +52,8 @@ export function parseCommandArgs(args: string[], options: Options, allowPosition
     });
     return { values: values as ParsedArgs['values'], positionals };
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message.split('\n')[0]! : String(err));
+    // parseArgs explains at length; its first sentence names the problem.
+    throw new UsageError(err instanceof Error ? err.message.split(/\.\s|\n/)[0]! : String(err));
   }
 }
 

@@ -4,8 +4,8 @@ import { BackchannelError, fromBase64Url, toBase64Url, type ClientFrameOf } from
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
 import type { Database } from '../db/schema.js';
-import { channelOf, memberOf, requireRole } from '../handlers/access.js';
-import { lockChannel, type ChannelState } from '../store/channels.js';
+import { channelOf, lockLiveChannel, memberOf, requireRole } from '../handlers/access.js';
+import type { ChannelState } from '../store/channels.js';
 import { publish, activeParties, statementOf } from './publication.js';
 import { proposalFrame, readProposal, type Proposal } from './store.js';
 
@@ -34,8 +34,7 @@ export function announce(ctx: RelayContext, state: ChannelState, p: Proposal): v
 /** Runs `fn` in a transaction holding the channel's row lock (stage changes never interleave). */
 export async function inChannel<T>(ctx: RelayContext, channelText: string, fn: (trx: Transaction<Database>, state: ChannelState) => Promise<T>): Promise<T> {
   return ctx.db.kysely.transaction().execute(async (trx) => {
-    const state = await lockChannel(trx, fromBase64Url(channelText)!);
-    if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+    const state = await lockLiveChannel(trx, fromBase64Url(channelText)!);
     return fn(trx, state);
   });
 }

@@ -1,10 +1,19 @@
 import { BackchannelError } from '@backchannel/client-sdk/protocol';
 import type { RelayContext } from '../context.js';
-import type { ChannelState, MemberState } from '../store/channels.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { lockChannel, type ChannelState, type MemberState } from '../store/channels.js';
 
 /** Loads a channel or fails with `channel_not_found`. */
 export async function channelOf(ctx: RelayContext, channelText: string): Promise<ChannelState> {
   const state = await ctx.cache.get(channelText);
+  if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+  return state;
+}
+
+/** Locks a channel's row for the rest of the transaction and reads it, or fails with `channel_not_found`. */
+export async function lockLiveChannel(trx: Transaction<Database>, id: Uint8Array): Promise<ChannelState> {
+  const state = await lockChannel(trx, id);
   if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
   return state;
 }

@@ -2,8 +2,8 @@ import { sodium } from '@backchannel/client-sdk';
 import { BackchannelError, Charter, fromBase64Url, toBase64Url, utf8, type ClientFrameOf } from '@backchannel/client-sdk/protocol';
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
-import { bumpVersion, lockChannel } from '../store/channels.js';
-import { memberOf, requireRole } from './access.js';
+import { bumpVersion } from '../store/channels.js';
+import { lockLiveChannel, memberOf, requireRole } from './access.js';
 
 /** Tables emptied of a channel's rows on dissolve. Formal records are not among them. */
 export const DISSOLVE_TABLES = [
@@ -27,8 +27,7 @@ export const DISSOLVE_TABLES = [
 export async function dissolve(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'channel.dissolve'>): Promise<void> {
   const id = fromBase64Url(frame.channel)!;
   await ctx.db.kysely.transaction().execute(async (trx) => {
-    const state = await lockChannel(trx, id);
-    if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+    const state = await lockLiveChannel(trx, id);
     requireRole(memberOf(state, conn.memberText), 'party');
     for (const table of DISSOLVE_TABLES) await trx.deleteFrom(table).where('channel_id', '=', id).execute();
     await trx.updateTable('channels').set({ status: 'dissolved' }).where('id', '=', id).execute();
@@ -47,8 +46,7 @@ function charterHash(charter: Charter): Uint8Array {
 export async function amendCharter(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'charter.amend'>): Promise<void> {
   const id = fromBase64Url(frame.channel)!;
   await ctx.db.kysely.transaction().execute(async (trx) => {
-    const state = await lockChannel(trx, id);
-    if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+    const state = await lockLiveChannel(trx, id);
     const voter = memberOf(state, conn.memberText);
     requireRole(voter, 'party');
     const seated = [...state.members.values()].filter((m) => m.status === 'active' || m.status === 'pending').length;

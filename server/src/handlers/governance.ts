@@ -2,8 +2,8 @@ import { inviteSecretHash, RECEIPT_CHAIN_GENESIS, sodium, verifyApproval } from 
 import { BackchannelError, fromBase64Url, toBase64Url, type ClientFrameOf } from '@backchannel/client-sdk/protocol';
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
-import { bumpVersion, insertChannel, lockChannel, rosterMembers, type ChannelState, type MemberState } from '../store/channels.js';
-import { channelOf, memberOf, requireRole } from './access.js';
+import { bumpVersion, insertChannel, rosterMembers, type ChannelState, type MemberState } from '../store/channels.js';
+import { channelOf, lockLiveChannel, memberOf, requireRole } from './access.js';
 
 const MAX_INVITE_LIFETIME_MS = 30 * 86_400_000;
 
@@ -39,8 +39,7 @@ export async function redeemInvite(ctx: RelayContext, conn: Connection, frame: C
   const channel = fromBase64Url(frame.channel)!;
   const hash = inviteSecretHash(fromBase64Url(frame.secret)!);
   await ctx.db.kysely.transaction().execute(async (trx) => {
-    const state = await lockChannel(trx, channel);
-    if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+    const state = await lockLiveChannel(trx, channel);
     const invite = await trx.selectFrom('invites').selectAll().where('secret_hash', '=', hash).where('channel_id', '=', channel).executeTakeFirst();
     if (invite === undefined) throw new BackchannelError('invite_invalid', 'no such invitation');
     if (invite.redeemed_by !== null) throw new BackchannelError('invite_used', 'this invitation was already redeemed');
@@ -72,8 +71,7 @@ export async function redeemInvite(ctx: RelayContext, conn: Connection, frame: C
 export async function approve(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'member.approve'>): Promise<void> {
   const channel = fromBase64Url(frame.channel)!;
   await ctx.db.kysely.transaction().execute(async (trx) => {
-    const state = await lockChannel(trx, channel);
-    if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+    const state = await lockLiveChannel(trx, channel);
     const approver = memberOf(state, conn.memberText, state.status === 'forming' ? ['pending', 'active'] : ['active']);
     requireRole(approver, 'party');
     const target = state.members.get(frame.member);

@@ -1,16 +1,10 @@
 import { BackchannelError, fromBase64Url, toBase64Url, type ClientFrameOf } from '@backchannel/client-sdk/protocol';
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
-import { bumpVersion, lockChannel, type ChannelState } from '../store/channels.js';
+import { bumpVersion, type ChannelState } from '../store/channels.js';
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { memberOf } from './access.js';
-
-async function lockOpen(trx: Transaction<Database>, channelText: string): Promise<ChannelState> {
-  const state = await lockChannel(trx, fromBase64Url(channelText)!);
-  if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
-  return state;
-}
+import { lockLiveChannel, memberOf } from './access.js';
 
 async function endMembership(trx: Transaction<Database>, state: ChannelState, member: Uint8Array, status: 'left' | 'removed'): Promise<void> {
   await bumpVersion(trx, state.id);
@@ -24,7 +18,7 @@ async function endMembership(trx: Transaction<Database>, state: ChannelState, me
 /** Any member may leave at any time; its connections are cut and its prekeys deleted. */
 export async function leave(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'member.leave'>): Promise<void> {
   await ctx.db.kysely.transaction().execute(async (trx) => {
-    const state = await lockOpen(trx, frame.channel);
+    const state = await lockLiveChannel(trx, fromBase64Url(frame.channel)!);
     memberOf(state, conn.memberText, ['pending', 'active']);
     await endMembership(trx, state, conn.memberKey, 'left');
   });
@@ -38,7 +32,7 @@ export async function leave(ctx: RelayContext, conn: Connection, frame: ClientFr
  */
 export async function remove(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'member.remove'>): Promise<void> {
   await ctx.db.kysely.transaction().execute(async (trx) => {
-    const state = await lockOpen(trx, frame.channel);
+    const state = await lockLiveChannel(trx, fromBase64Url(frame.channel)!);
     const voter = memberOf(state, conn.memberText);
     const target = state.members.get(frame.member);
     if (target === undefined || (target.status !== 'active' && target.status !== 'pending')) {

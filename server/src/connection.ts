@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import {
   BackchannelError,
@@ -11,6 +12,9 @@ import type { Subscription } from './delivery/subscription.js';
 import type { Sink } from './delivery/sink.js';
 import { TokenBucket } from './rate-limit.js';
 import { handleFrame } from './handlers/dispatch.js';
+
+/** Output gathered for one write before it is written anyway (a page of backlog, say). */
+const CORK_BYTES = 64 * 1024;
 
 /** Bad frames tolerated (answered with errors) before the connection is closed. */
 const MAX_STRIKES = 100;
@@ -26,15 +30,19 @@ export class Connection implements Sink {
   readonly subscriptions = new Map<string, Subscription>();
   alive = true;
   readonly #ws: WebSocket;
+  readonly #socket: Duplex;
   readonly #ctx: RelayContext;
   readonly #bucket: TokenBucket;
   #strikes = 0;
   #closed = false;
+  /** Output is being gathered for one write (see `send`). */
+  #corked = false;
   /** A short, non-secret tag of the member key for logs. */
   readonly #short: string;
 
-  constructor(ws: WebSocket, memberKey: Uint8Array, memberText: string, ctx: RelayContext) {
+  constructor(ws: WebSocket, socket: Duplex, memberKey: Uint8Array, memberText: string, ctx: RelayContext) {
     this.#ws = ws;
+    this.#socket = socket;
     this.memberKey = memberKey;
     this.memberText = memberText;
     this.#ctx = ctx;
@@ -47,18 +55,36 @@ export class Connection implements Sink {
     });
   }
 
-  /** Sends a frame unless the connection is closed or its reader has fallen too far behind. */
+  /**
+   * Sends a frame unless the connection is closed or its reader has fallen too far behind.
+   * Frames sent in one turn of the event loop (a batch's acks and deliveries, say) leave in one
+   * write, up to CORK_BYTES: the socket is corked at the first and uncorked once the turn's I/O
+   * callbacks are done.
+   */
   send(frame: RelayFrame): boolean {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return false;
+    // Gathered output counts as buffered: hand it to the kernel before judging the reader.
+    if (this.#corked && this.#ws.bufferedAmount > CORK_BYTES) this.#uncork();
     if (this.#ws.bufferedAmount > this.#ctx.config.BACKCHANNEL_SLOW_CONSUMER_BYTES) {
       this.#ctx.logger.warn({ event: 'slow_consumer', buffered: this.#ws.bufferedAmount }, 'slow consumer cut; it will resume');
       this.terminate();
       return false;
     }
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      setImmediate(this.#uncork);
+    }
     this.#ws.send(JSON.stringify(frame));
     this.#ctx.metrics.framesOut.inc({ type: frame.type });
     return true;
   }
+
+  readonly #uncork = (): void => {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   /** Answers a request with an error code. */
   fail(rid: number | undefined, code: ErrorCode, message: string): void {

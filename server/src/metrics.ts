@@ -18,7 +18,8 @@ export class Metrics {
   });
   readonly batchSize = new Histogram({
     name: 'backchannel_group_commit_batch_size',
-    help: 'Messages per group-commit transaction',
+    help: 'Messages per group-commit transaction, by path: one round trip (fast) or under row locks (locked)',
+    labelNames: ['path'],
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
     registers: [this.registry],
   });

@@ -100,7 +100,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   const connections = new ConnectionRegistry();
   const nodeId = toBase64Url(sodium.randombytes_buf(9));
   const messages = new MessageLog(db.pool, (c) => hub.committed(c), {
-    observe: (size) => metrics.batchSize.observe(size),
+    observe: (size, _ms, path) => metrics.batchSize.observe({ path }, size),
   });
   const cursors = new CursorStore(db);
 
@@ -126,7 +126,10 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
 
   const feed = new FormalFeed(db);
   const listener = new NotifyListener(databaseUrl, {
-    advanced: (channel, seq) => hub.advanced(channel, seq),
+    advanced: (channel, seq) => {
+      messages.advanced(channel, seq);
+      hub.advanced(channel, seq);
+    },
     formalAppended: (channel) => feed.appended(channel),
     rosterChanged: (payload) => {
       const [from, channel] = payload.split(' ');
@@ -134,6 +137,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     },
     resync: () => {
       cache.clear();
+      messages.forgetHeads();
       hub.resync();
     },
   }, logger);
@@ -190,7 +194,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const memberText = toBase64Url(result.memberKey);
-      const conn = new Connection(ws, result.memberKey, memberText, ctx);
+      const conn = new Connection(ws, socket, result.memberKey, memberText, ctx);
       const unregister = connections.add(conn);
       metrics.connections.inc();
       ws.on('error', () => ws.terminate());
@@ -233,6 +237,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       }
       const bound = new Promise<void>((resolve) => setTimeout(resolve, config.BACKCHANNEL_SHUTDOWN_TIMEOUT_MS).unref());
       await Promise.race([messages.drained(), bound]);
+      messages.release();
       await cursors.close().catch(() => undefined);
       await listener.stop();
       for (const conn of connections.all()) conn.terminate();

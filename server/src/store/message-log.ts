@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { nextReceiptChain } from '@backchannel/client-sdk';
 import { BackchannelError, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { byteaArray, int8Array, jsonbArray, textArray } from './pg-arrays.js';
 
 /** A message the relay has validated and is about to commit. */
 export interface Submission {
@@ -34,8 +35,24 @@ interface Pending {
   readonly reject: (e: Error) => void;
 }
 
+/** A channel's newest sequence and receipt-chain value. */
+interface Head {
+  readonly seq: number;
+  readonly chain: Uint8Array;
+}
+
+/** What one batch writes: its fresh messages, and each advanced channel's head before and after. */
+interface Plan {
+  readonly out: (Committed | Error)[];
+  readonly fresh: { readonly sub: Submission; readonly c: Committed }[];
+  readonly moved: Map<string, { readonly id: Uint8Array; readonly prev: Head; next: Head }>;
+}
+
+/** How a batch committed: in one round trip, or on the locking path (a head was unknown or had moved). */
+export type CommitPath = 'fast' | 'locked';
+
 /** Observes each flushed batch (metrics). */
-export type BatchObserver = (size: number, ms: number) => void;
+export type BatchObserver = (size: number, ms: number, path: CommitPath) => void;
 
 /** Receives each newly committed message, in sequence order, before any sender is acked. */
 export type CommitListener = (c: Committed) => void;
@@ -43,6 +60,16 @@ export type CommitListener = (c: Committed) => void;
 /** NOTIFY channel that tells other relay nodes a channel advanced: payload "channelId:seq …" only. */
 export const COMMIT_NOTIFY_CHANNEL = 'bc_commit';
 
+/** Raised by `bc_commit_batch` when a channel head is not what the relay assumed (migration 0004). */
+const HEADS_MOVED = 'BC409';
+const UNIQUE_VIOLATION = '23505';
+
+// Locks, checks and writes in one statement; see migrations/…T0004-commit-in-one-round-trip.ts.
+const COMMIT = {
+  name: 'bc_commit_batch',
+  text: `select bc_commit_batch($1::bytea[], $2::bigint[], $3::bytea[], $4::text[], $5::jsonb[], $6::text[], $7::bytea[], $8::bigint[], $9::bytea[],
+                                $10::bytea[], $11::bigint[], $12::bytea[], $13::bigint[], $14::bytea[], $15::text[])`,
+};
 const LOCK = {
   name: 'bc_lock_channels',
   text: `select id, head_seq, chain from channels where id = any($1::bytea[]) and status = 'open' order by id for update`,
@@ -54,50 +81,40 @@ const EXISTING = {
            join unnest($1::bytea[], $2::bytea[], $3::text[]) as k(c, s, i)
              on m.channel_id = k.c and m.sender_key = k.s and m.client_msg_id = k.i`,
 };
-// Messages, receipts, channel heads and the NOTIFY to other nodes in one statement (one round
-// trip): data-modifying CTEs all run, whether or not the final select reads them.
-const WRITE = {
-  name: 'bc_write_batch',
-  text: `with m as (
-           insert into messages (channel_id, seq, sender_key, client_msg_id, headers, body, commitment, received_at, chain)
-           select * from unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::text[], $5::jsonb[], $6::text[], $7::bytea[], $8::bigint[], $9::bytea[])
-         ), r as (
-           insert into receipts (channel_id, seq, commitment, received_at, chain)
-           select * from unnest($1::bytea[], $2::bigint[], $7::bytea[], $8::bigint[], $9::bytea[])
-         ), a as (
-           update channels c set head_seq = v.h, chain = v.ch
-             from unnest($10::bytea[], $11::bigint[], $12::bytea[]) as v(id, h, ch) where c.id = v.id
-         )
-         select pg_notify('${COMMIT_NOTIFY_CHANNEL}', p) from unnest($13::text[]) as p`,
-};
 
 const key = (channelText: string, senderText: string, clientMsgId: string): string => `${channelText}|${senderText}|${clientMsgId}`;
 
 /**
- * Persist-before-ack with group commit: every submission waiting while a transaction is in
- * flight goes into the next one, so one fsync covers a whole batch. Sequence numbers are
- * assigned under a row lock on the channel, so they are gap-free across relay nodes; retries
- * of a (channel, sender, client message id) resolve to the first commit.
+ * Persist-before-ack with group commit: every submission that arrives while a batch is in flight
+ * goes into the next one, so one fsync covers a whole batch. Sequence numbers are gap-free per
+ * channel, across relay nodes too, and follow submission order; retries of a (channel, sender,
+ * client message id) resolve to the first commit.
+ *
+ * A batch normally costs one round trip: sequences and receipt chains are computed from the
+ * heads this node committed last, and `bc_commit_batch` writes them only if every head is still
+ * what was assumed. When one is not (another node committed to the channel, it closed, a message
+ * id was retried) or a head is not known yet, the batch takes the locking path: lock the
+ * channels, read their heads and any earlier commits of the same ids, then write.
  */
 export class MessageLog {
   readonly #pool: pg.Pool;
   readonly #maxBatch: number;
   readonly #observe: BatchObserver | undefined;
   readonly #onCommit: CommitListener;
-  readonly #concurrency: number;
   #queue: Pending[] = [];
-  #active = 0;
-  /** Settles once the newest batch holds its channel locks (or gave up): the next one locks after it. */
-  #lastLocked: Promise<void> = Promise.resolve();
+  /** A batch is committing (at most one is: each builds on the heads the one before committed). */
+  #busy = false;
   #idle: (() => void)[] = [];
-  /** Commits in flight: the sequences each assigns per channel (first, last), and when it has settled. */
-  readonly #inflight = new Set<{ readonly heads: Map<string, [number, number]>; readonly settled: Promise<void> }>();
+  #connection: pg.PoolClient | undefined;
+  /** Heads as this node last committed or read them under lock: the base of the next batch. */
+  readonly #heads = new Map<string, Head>();
+  /** Batches whose listeners have not run yet: the sequences each assigns per channel (first, last), and when it settled. */
+  readonly #flights = new Set<{ readonly ranges: Map<string, [number, number]>; readonly settled: Promise<void> }>();
 
-  constructor(pool: pg.Pool, onCommit: CommitListener, options: { maxBatch?: number; concurrency?: number; observe?: BatchObserver } = {}) {
+  constructor(pool: pg.Pool, onCommit: CommitListener, options: { maxBatch?: number; observe?: BatchObserver } = {}) {
     this.#pool = pool;
     this.#onCommit = onCommit;
     this.#maxBatch = options.maxBatch ?? 512;
-    this.#concurrency = options.concurrency ?? 2;
     this.#observe = options.observe;
   }
 
@@ -110,88 +127,131 @@ export class MessageLog {
   }
 
   /**
-   * When `seq` of `channelText` is assigned by a commit of this node still in flight: a promise
-   * that settles once that commit's listeners have run (or it failed). Nodes are notified of
-   * their own commits too, often before the commit's reply arrives; a subscription that waits
-   * for this pushes the message from memory instead of reading it back from the database.
-   * Another node's sequences are never in our range (they were committed before we locked).
+   * When `seq` of `channelText` is assigned by a batch of this node whose listeners have not run
+   * yet: a promise that settles once they have (or the batch failed). Nodes are notified of their
+   * own commits too, often before the commit's reply arrives; a subscription that waits for this
+   * pushes the message from memory instead of reading it back from the database. Another node's
+   * sequences are never in our ranges (a batch whose heads moved writes nothing).
    */
   localCommit(channelText: string, seq: number): Promise<void> | undefined {
-    for (const f of this.#inflight) {
-      const range = f.heads.get(channelText);
+    for (const f of this.#flights) {
+      const range = f.ranges.get(channelText);
       if (range !== undefined && range[0] <= seq && seq <= range[1]) return f.settled;
     }
     return undefined;
   }
 
-  /** Resolves when nothing is queued or in flight (graceful shutdown). */
+  /** A channel reached `seq` (a NOTIFY, perhaps from another node): a head behind it is stale. */
+  advanced(channelText: string, seq: number): void {
+    const head = this.#heads.get(channelText);
+    if (head !== undefined && head.seq < seq && this.localCommit(channelText, seq) === undefined) this.#heads.delete(channelText);
+  }
+
+  /** Forgets every head (notifications may have been missed). */
+  forgetHeads(): void {
+    this.#heads.clear();
+  }
+
+  /** Resolves when nothing is queued, committing or being handed out (graceful shutdown). */
   drained(): Promise<void> {
-    if (this.#active === 0 && this.#queue.length === 0) return Promise.resolve();
+    if (!this.#busy && this.#flights.size === 0 && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  /**
-   * Starts a batch with what is queued while fewer than `concurrency` are in flight. Batches
-   * overlap their round trips but take their channel locks one after the other, so on a shared
-   * channel a later batch waits for the earlier one's commit: sequences stay gap-free and follow
-   * submission order.
-   */
+  /** Starts a batch with what is queued, unless one is committing. */
   #pump(): void {
-    while (this.#active < this.#concurrency && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      this.#active++;
-      void this.#flush(batch).finally(() => {
-        this.#active--;
-        this.#pump();
-        if (this.#active === 0 && this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
-      });
-    }
+    if (this.#busy || this.#queue.length === 0) return;
+    this.#busy = true;
+    void this.#flush(this.#queue.splice(0, this.#maxBatch));
   }
 
+  /**
+   * Commits a batch, then starts the next one before handing this one's results out: the next
+   * batch is on its way to PostgreSQL while the acks and deliveries of this one are written.
+   */
   async #flush(batch: Pending[]): Promise<void> {
     const started = performance.now();
     let settle = (): void => undefined;
     const settled = new Promise<void>((resolve) => (settle = resolve));
-    const flight = { heads: new Map<string, [number, number]>(), settled };
-    this.#inflight.add(flight);
-    const previous = this.#lastLocked;
-    let locked = (): void => undefined;
-    this.#lastLocked = new Promise<void>((resolve) => (locked = resolve));
+    const flight = { ranges: new Map<string, [number, number]>(), settled };
+    this.#flights.add(flight);
+    const subs = batch.map((p) => p.sub);
+    let results: (Committed | Error)[] | undefined;
+    let failure: Error | undefined;
+    const path: { taken: CommitPath } = { taken: 'fast' };
     try {
-      const results = await this.#commit(batch.map((p) => p.sub), flight.heads, previous, locked);
-      for (const r of results) if (!(r instanceof Error) && !r.duplicate) this.#onCommit(r);
+      results = await this.#commit(subs, flight.ranges, path);
+    } catch (cause) {
+      // The commit may or may not have landed: re-read these heads under lock next time.
+      for (const s of subs) this.#heads.delete(s.channelText);
+      failure = new BackchannelError('unavailable', 'the relay could not store the message; retry', { cause });
+    }
+    this.#busy = false;
+    this.#pump();
+    try {
+      if (results !== undefined) for (const r of results) if (!(r instanceof Error) && !r.duplicate) this.#onCommit(r);
       batch.forEach((p, i) => {
-        const r = results[i];
+        const r = failure ?? results?.[i];
         if (r instanceof Error) p.reject(r);
         else if (r !== undefined) p.resolve(r);
       });
-    } catch (cause) {
-      const err = new BackchannelError('unavailable', 'the relay could not store the message; retry', { cause });
-      for (const p of batch) p.reject(err);
     } finally {
-      locked();
-      this.#inflight.delete(flight);
+      this.#flights.delete(flight);
       settle();
+      this.#observe?.(batch.length, performance.now() - started, path.taken);
+      if (!this.#busy && this.#flights.size === 0 && this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
-    this.#observe?.(batch.length, performance.now() - started);
   }
 
-  /**
-   * Commits one batch: locks its channels once `previous` (the batch before) holds its locks,
-   * then calls `locked`; fills `assigned` with each channel's new sequences (first, last).
-   */
-  async #commit(subs: Submission[], assigned: Map<string, [number, number]>, previous: Promise<void>, locked: () => void): Promise<(Committed | Error)[]> {
-    const client = await this.#pool.connect();
-    let released = false;
+  /** Commits one batch, in one round trip if every head is known and still current. */
+  async #commit(subs: Submission[], ranges: Map<string, [number, number]>, path: { taken: CommitPath }): Promise<(Committed | Error)[]> {
+    if (subs.every((s) => this.#heads.has(s.channelText))) {
+      const plan = assign(subs, this.#heads, new Map(), ranges);
+      const client = await this.#client();
+      try {
+        await client.query({ ...COMMIT, values: commitValues(plan) });
+        for (const [channelText, m] of plan.moved) this.#heads.set(channelText, m.next);
+        return plan.out;
+      } catch (err) {
+        if (!isConflict(err)) {
+          this.#dropClient(err);
+          throw err;
+        }
+        for (const s of subs) this.#heads.delete(s.channelText);
+        ranges.clear();
+      }
+    }
+    path.taken = 'locked';
+    return this.#commitLocked(subs, ranges);
+  }
+
+  /** The connection batches commit on, kept out of the pool between batches. */
+  async #client(): Promise<pg.PoolClient> {
+    this.#connection ??= await this.#pool.connect();
+    return this.#connection;
+  }
+
+  /** Gives a failed connection back to the pool to be destroyed; the next batch takes a new one. */
+  #dropClient(err: unknown): void {
+    this.#connection?.release(err instanceof Error ? err : true);
+    this.#connection = undefined;
+  }
+
+  /** Returns the commit connection to the pool (shutdown, after `drained`). */
+  release(): void {
+    this.#connection?.release();
+    this.#connection = undefined;
+  }
+
+  /** The locking path: heads and earlier commits of the same ids read under the channels' row locks. */
+  async #commitLocked(subs: Submission[], ranges: Map<string, [number, number]>): Promise<(Committed | Error)[]> {
+    const client = await this.#client();
     try {
       await client.query('begin');
-      const channelIds = unique(subs.map((s) => s.channel), (c) => toBase64Url(c));
-      await previous;
-      const lockedRows = await client.query<{ id: Uint8Array; head_seq: string; chain: Uint8Array }>({ ...LOCK, values: [channelIds] });
-      locked();
-      const heads = new Map<string, { seq: number; chain: Uint8Array }>();
-      for (const row of lockedRows.rows) heads.set(toBase64Url(row.id), { seq: Number(row.head_seq), chain: new Uint8Array(row.chain) });
-
+      const channelIds = [...new Map(subs.map((s) => [s.channelText, s.channel])).values()];
+      const locked = await client.query<{ id: Uint8Array; head_seq: string; chain: Uint8Array }>({ ...LOCK, values: [channelIds] });
+      const heads = new Map<string, Head>();
+      for (const row of locked.rows) heads.set(toBase64Url(row.id), { seq: Number(row.head_seq), chain: new Uint8Array(row.chain) });
       const existing = await client.query<ExistingRow>({
         ...EXISTING,
         values: [subs.map((s) => s.channel), subs.map((s) => s.sender), subs.map((s) => s.clientMsgId)],
@@ -201,89 +261,101 @@ export class MessageLog {
         const c = fromExisting(row);
         known.set(key(c.channelText, c.senderText, c.clientMsgId), c);
       }
-
-      const receivedAt = Date.now();
-      const out: (Committed | Error)[] = [];
-      const fresh: { sub: Submission; c: Committed }[] = [];
-      const advanced = new Map<string, { id: Uint8Array; seq: number; chain: Uint8Array }>();
-      for (const s of subs) {
-        const k = key(s.channelText, s.senderText, s.clientMsgId);
-        const prior = known.get(k);
-        if (prior !== undefined) {
-          out.push({ ...prior, duplicate: true });
-          continue;
-        }
-        const head = heads.get(s.channelText);
-        if (head === undefined) {
-          out.push(new BackchannelError('channel_closed', 'the channel is not open'));
-          continue;
-        }
-        const seq = head.seq + 1;
-        const chain = nextReceiptChain(head.chain, seq, s.commitment, receivedAt);
-        heads.set(s.channelText, { seq, chain });
-        advanced.set(s.channelText, { id: s.channel, seq, chain });
-        const range = assigned.get(s.channelText);
-        if (range === undefined) assigned.set(s.channelText, [seq, seq]);
-        else range[1] = seq;
-        const c: Committed = {
-          channelText: s.channelText,
-          senderText: s.senderText,
-          clientMsgId: s.clientMsgId,
-          headers: s.headers,
-          body: s.body,
-          commitment: s.commitment,
-          seq,
-          receivedAt,
-          chain,
-          duplicate: false,
-        };
-        known.set(k, c);
-        fresh.push({ sub: s, c });
-        out.push(c);
-      }
-
-      if (fresh.length > 0) {
-        const channels = fresh.map((f) => f.sub.channel);
-        const seqs = fresh.map((f) => f.c.seq);
-        const commitments = fresh.map((f) => f.c.commitment);
-        const times = fresh.map(() => receivedAt);
-        const chains = fresh.map((f) => f.c.chain);
-        const moved = [...advanced.values()];
-        // Only channel id and sequence cross to other nodes; they read the rest from the database.
-        // A NOTIFY payload must stay under 8000 bytes: 200 entries of ~32 bytes each.
-        const entries = [...advanced].map(([c, h]) => `${c}:${h.seq}`);
-        const payloads: string[] = [];
-        for (let i = 0; i < entries.length; i += 200) payloads.push(entries.slice(i, i + 200).join(' '));
-        await client.query({
-          ...WRITE,
-          values: [
-            channels,
-            seqs,
-            fresh.map((f) => f.sub.sender),
-            fresh.map((f) => f.sub.clientMsgId),
-            fresh.map((f) => JSON.stringify(f.sub.headers)),
-            fresh.map((f) => f.sub.body),
-            commitments,
-            times,
-            chains,
-            moved.map((h) => h.id),
-            moved.map((h) => h.seq),
-            moved.map((h) => h.chain),
-            payloads,
-          ],
-        });
-      }
+      const plan = assign(subs, heads, known, ranges);
+      if (plan.fresh.length > 0) await client.query({ ...COMMIT, values: commitValues(plan) });
       await client.query('commit');
-      return out;
+      for (const s of subs) this.#heads.delete(s.channelText);
+      for (const [channelText, head] of heads) this.#heads.set(channelText, head);
+      for (const [channelText, m] of plan.moved) this.#heads.set(channelText, m.next);
+      return plan.out;
     } catch (err) {
       await client.query('rollback').catch(() => undefined);
-      client.release(err instanceof Error ? err : true);
-      released = true;
+      this.#dropClient(err);
       throw err;
-    } finally {
-      if (!released) client.release();
     }
   }
+}
+
+/**
+ * Assigns each fresh submission the next sequence of its channel after `heads` and chains its
+ * receipt; a submission already in `known` resolves to that commit, one for a channel missing
+ * from `heads` (not open) to `channel_closed`. Fills `ranges` with each channel's new sequences.
+ */
+function assign(subs: Submission[], heads: ReadonlyMap<string, Head>, known: Map<string, Committed>, ranges: Map<string, [number, number]>): Plan {
+  const receivedAt = Date.now();
+  const out: (Committed | Error)[] = [];
+  const fresh: Plan['fresh'] = [];
+  const moved: Plan['moved'] = new Map();
+  for (const s of subs) {
+    const k = key(s.channelText, s.senderText, s.clientMsgId);
+    const prior = known.get(k);
+    if (prior !== undefined) {
+      out.push({ ...prior, duplicate: true });
+      continue;
+    }
+    const head = moved.get(s.channelText)?.next ?? heads.get(s.channelText);
+    if (head === undefined) {
+      out.push(new BackchannelError('channel_closed', 'the channel is not open'));
+      continue;
+    }
+    const seq = head.seq + 1;
+    const next = { seq, chain: nextReceiptChain(head.chain, seq, s.commitment, receivedAt) };
+    const m = moved.get(s.channelText);
+    if (m === undefined) moved.set(s.channelText, { id: s.channel, prev: head, next });
+    else m.next = next;
+    const range = ranges.get(s.channelText);
+    if (range === undefined) ranges.set(s.channelText, [seq, seq]);
+    else range[1] = seq;
+    const c: Committed = {
+      channelText: s.channelText,
+      senderText: s.senderText,
+      clientMsgId: s.clientMsgId,
+      headers: s.headers,
+      body: s.body,
+      commitment: s.commitment,
+      seq,
+      receivedAt,
+      chain: next.chain,
+      duplicate: false,
+    };
+    known.set(k, c);
+    fresh.push({ sub: s, c });
+    out.push(c);
+  }
+  return { out, fresh, moved };
+}
+
+/** The parameters of `bc_commit_batch` for a plan, as binary arrays. */
+function commitValues({ fresh, moved }: Plan): Buffer[] {
+  const heads = [...moved.values()];
+  // Only channel id and sequence cross to other nodes; they read the rest from the database.
+  // A NOTIFY payload must stay under 8000 bytes: 200 entries of ~32 bytes each.
+  const entries = [...moved].map(([channelText, m]) => `${channelText}:${m.next.seq}`);
+  const notices: string[] = [];
+  for (let i = 0; i < entries.length; i += 200) notices.push(entries.slice(i, i + 200).join(' '));
+  return [
+    byteaArray(fresh.map((f) => f.sub.channel)),
+    int8Array(fresh.map((f) => f.c.seq)),
+    byteaArray(fresh.map((f) => f.sub.sender)),
+    textArray(fresh.map((f) => f.sub.clientMsgId)),
+    jsonbArray(fresh.map((f) => JSON.stringify(f.sub.headers))),
+    textArray(fresh.map((f) => f.sub.body)),
+    byteaArray(fresh.map((f) => f.c.commitment)),
+    int8Array(fresh.map((f) => f.c.receivedAt)),
+    byteaArray(fresh.map((f) => f.c.chain)),
+    byteaArray(heads.map((h) => h.id)),
+    int8Array(heads.map((h) => h.prev.seq)),
+    byteaArray(heads.map((h) => h.prev.chain)),
+    int8Array(heads.map((h) => h.next.seq)),
+    byteaArray(heads.map((h) => h.next.chain)),
+    textArray(notices),
+  ];
+}
+
+/** A fast commit that found a head moved or a message id already used: nothing was written. */
+function isConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === HEADS_MOVED || code === UNIQUE_VIOLATION;
 }
 
 interface ExistingRow {
@@ -311,10 +383,4 @@ function fromExisting(row: ExistingRow): Committed {
     body: row.body,
     commitment: new Uint8Array(row.commitment),
   };
-}
-
-function unique<T>(items: T[], id: (t: T) => string): T[] {
-  const seen = new Map<string, T>();
-  for (const item of items) if (!seen.has(id(item))) seen.set(id(item), item);
-  return [...seen.values()];
 }

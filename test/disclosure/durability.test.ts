@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackchannelError, disclosureContentHash, signConsent, verifyLog, type FormalLog, type PushFrame } from '@backchannel/client-sdk';
 import { fromBase64Url, toBase64Url, type DisclosureContent } from '@backchannel/client-sdk/protocol';
@@ -135,6 +136,7 @@ describe('the formal record outlives restarts, key rotation and dissolve; observ
     // Records never change, whoever asks: the database itself refuses.
     await expect(db.updateTable('formal_records').set({ published_at: 0 }).where('channel_id', '=', channelId).execute()).rejects.toThrow(/append-only/);
     await expect(db.deleteFrom('formal_records').where('channel_id', '=', channelId).execute()).rejects.toThrow(/append-only/);
+    await expect(sql`truncate formal_records`.execute(db)).rejects.toThrow(/append-only/);
     expect((await logOf(second, ch.channel)).records).toHaveLength(2);
   });
 });

@@ -70,6 +70,10 @@ const COMMIT = {
   text: `select bc_commit_batch($1::bytea[], $2::bigint[], $3::bytea[], $4::text[], $5::jsonb[], $6::text[], $7::bytea[], $8::bigint[], $9::bytea[],
                                 $10::bytea[], $11::bigint[], $12::bytea[], $13::bigint[], $14::bytea[], $15::text[])`,
 };
+const READ_HEADS = {
+  name: 'bc_read_heads',
+  text: `select id, head_seq, chain from channels where id = any($1::bytea[]) and status = 'open'`,
+};
 const LOCK = {
   name: 'bc_lock_channels',
   text: `select id, head_seq, chain from channels where id = any($1::bytea[]) and status = 'open' order by id for update`,
@@ -92,9 +96,11 @@ const key = (channelText: string, senderText: string, clientMsgId: string): stri
  *
  * A batch normally costs one round trip: sequences and receipt chains are computed from the
  * heads this node committed last, and `bc_commit_batch` writes them only if every head is still
- * what was assumed. When one is not (another node committed to the channel, it closed, a message
- * id was retried) or a head is not known yet, the batch takes the locking path: lock the
- * channels, read their heads and any earlier commits of the same ids, then write.
+ * what was assumed. A head this node does not know (first use, or another node's NOTIFY said it
+ * moved) is read first, without locks: two round trips. When a head turns out to have moved
+ * anyway (another node committed meanwhile, the channel closed) or a message id was retried, the
+ * database refuses and writes nothing, and the batch takes the locking path: lock the channels,
+ * read their heads and any earlier commits of the same ids, then write.
  */
 export class MessageLog {
   readonly #pool: pg.Pool;
@@ -203,23 +209,32 @@ export class MessageLog {
     }
   }
 
-  /** Commits one batch, in one round trip if every head is known and still current. */
+  /**
+   * Commits one batch: in one round trip if every head is known and still current; in two if
+   * some are not known (read first, without locks: the commit checks them anyway).
+   */
   async #commit(subs: Submission[], ranges: Map<string, [number, number]>, path: { taken: CommitPath }): Promise<(Committed | Error)[]> {
-    if (subs.every((s) => this.#heads.has(s.channelText))) {
-      const plan = assign(subs, this.#heads, new Map(), ranges);
-      const client = await this.#client();
-      try {
+    const client = await this.#client();
+    try {
+      const unknown = new Map<string, Uint8Array>();
+      for (const s of subs) if (!this.#heads.has(s.channelText)) unknown.set(s.channelText, s.channel);
+      if (unknown.size > 0) {
+        const read = await client.query<HeadRow>({ ...READ_HEADS, values: [byteaArray([...unknown.values()])] });
+        for (const row of read.rows) this.#heads.set(toBase64Url(row.id), headOf(row));
+      }
+      if (subs.every((s) => this.#heads.has(s.channelText))) {
+        const plan = assign(subs, this.#heads, new Map(), ranges);
         await client.query({ ...COMMIT, values: commitValues(plan) });
         for (const [channelText, m] of plan.moved) this.#heads.set(channelText, m.next);
         return plan.out;
-      } catch (err) {
-        if (!isConflict(err)) {
-          this.#dropClient(err);
-          throw err;
-        }
-        for (const s of subs) this.#heads.delete(s.channelText);
-        ranges.clear();
       }
+    } catch (err) {
+      if (!isConflict(err)) {
+        this.#dropClient(err);
+        throw err;
+      }
+      for (const s of subs) this.#heads.delete(s.channelText);
+      ranges.clear();
     }
     path.taken = 'locked';
     return this.#commitLocked(subs, ranges);
@@ -249,9 +264,9 @@ export class MessageLog {
     try {
       await client.query('begin');
       const channelIds = [...new Map(subs.map((s) => [s.channelText, s.channel])).values()];
-      const locked = await client.query<{ id: Uint8Array; head_seq: string; chain: Uint8Array }>({ ...LOCK, values: [channelIds] });
+      const locked = await client.query<HeadRow>({ ...LOCK, values: [channelIds] });
       const heads = new Map<string, Head>();
-      for (const row of locked.rows) heads.set(toBase64Url(row.id), { seq: Number(row.head_seq), chain: new Uint8Array(row.chain) });
+      for (const row of locked.rows) heads.set(toBase64Url(row.id), headOf(row));
       const existing = await client.query<ExistingRow>({
         ...EXISTING,
         values: [subs.map((s) => s.channel), subs.map((s) => s.sender), subs.map((s) => s.clientMsgId)],
@@ -356,6 +371,16 @@ function commitValues({ fresh, moved }: Plan): Buffer[] {
 function isConflict(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === HEADS_MOVED || code === UNIQUE_VIOLATION;
+}
+
+interface HeadRow {
+  id: Uint8Array;
+  head_seq: string;
+  chain: Uint8Array;
+}
+
+function headOf(row: HeadRow): Head {
+  return { seq: Number(row.head_seq), chain: new Uint8Array(row.chain) };
 }
 
 interface ExistingRow {

@@ -1,4 +1,4 @@
-import type { GroupState } from '../crypto/group-state.js';
+import { upgradeGroupState, type GroupState, type GroupStateV1 } from '../crypto/group-state.js';
 import type { SealedGroupMessage } from '../crypto/group-message.js';
 import type { KeyStore } from '../keystore/key-store.js';
 import type { Charter } from '../protocol/index.js';
@@ -32,9 +32,13 @@ export function recordKey(channel: string): string {
   return `backchannel/channel/${channel}`;
 }
 
-/** Loads a channel's record, if any. */
+/** A record as an older SDK may have saved it: its group state not yet upgraded. */
+type StoredChannelRecord = Omit<ChannelRecord, 'group'> & { group: GroupState | GroupStateV1 };
+
+/** Loads a channel's record, if any, upgraded to the current group state version. */
 export async function loadRecord(store: KeyStore, channel: string): Promise<ChannelRecord | undefined> {
-  return (await store.get(recordKey(channel))) as ChannelRecord | undefined;
+  const stored = (await store.get(recordKey(channel))) as StoredChannelRecord | undefined;
+  return stored && { ...stored, group: upgradeGroupState(stored.group) };
 }
 
 /** Saves a channel's record (one atomic write). */

@@ -23,18 +23,27 @@ export function concat(...parts: readonly Uint8Array[]): Uint8Array {
 
 /** @internal 4-byte big-endian unsigned integer. */
 export function u32be(n: number): Uint8Array {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError(`not a u32: ${n}`);
   const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, n, false);
+  putU32be(out, 0, n);
   return out;
+}
+
+/** @internal Writes `n` as a 4-byte big-endian unsigned integer at `offset`, without allocating. */
+export function putU32be(out: Uint8Array, offset: number, n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError(`not a u32: ${n}`);
+  out[offset] = n >>> 24;
+  out[offset + 1] = (n >>> 16) & 0xff;
+  out[offset + 2] = (n >>> 8) & 0xff;
+  out[offset + 3] = n & 0xff;
 }
 
 /** @internal 8-byte big-endian unsigned integer (safe-integer range only). */
 export function u64be(n: number): Uint8Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a u64 safe integer: ${n}`);
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n), false);
-  return out;
+  // Split without BigInt: both halves are exact below 2^53.
+  const hi = Math.floor(n / 0x1_0000_0000);
+  const lo = n >>> 0;
+  return Uint8Array.of(hi >>> 24, (hi >>> 16) & 0xff, (hi >>> 8) & 0xff, hi & 0xff, lo >>> 24, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff);
 }
 
 /** @internal A length-prefixed (u32 BE) field, so variable-length parts never run together. */

@@ -5,7 +5,8 @@
  *
  * Functions never modify the state they are given: each returns a new state, so a caller can
  * persist the new state before handing a plaintext to the application, and a message that
- * fails to authenticate leaves nothing behind.
+ * fails to authenticate leaves nothing behind. A new state may share parts it did not change
+ * (the skipped keys, say) with the old one; since nothing is ever modified in place, that is safe.
  *
  * Bounds: a header's counter `n` or previous-chain length `pn` of 2^32-1 or more, or a message
  * that would need more than {@link MAX_SKIP} skipped keys, is refused with
@@ -14,8 +15,9 @@
  */
 import { BackchannelError } from '../protocol/index.js';
 import { sodium } from '../sodium.js';
-import { ByteReader, b64, bytesOf, concat, u32be } from './bytes.js';
+import { ByteReader, b64, bytesOf, concat, putU32be } from './bytes.js';
 import { KDF_CTX_CHAIN, KDF_CTX_HEADER, KDF_INFO_ROOT, hkdf, subkey } from './kdf.js';
+import { direct } from './sodium-direct.js';
 
 /** Most skipped message keys a session keeps, and most one message may make it skip. */
 export const MAX_SKIP = 1000;
@@ -54,7 +56,11 @@ export interface RatchetState {
 
 /** Encodes a header as dh (32) ‖ pn (u32 BE) ‖ n (u32 BE). */
 export function encodeRatchetHeader(h: RatchetHeader): Uint8Array {
-  return concat(bytesOf(h.dh, 32, 'ratchet key'), u32be(h.pn), u32be(h.n));
+  const out = new Uint8Array(RATCHET_HEADER_BYTES);
+  out.set(bytesOf(h.dh, 32, 'ratchet key'));
+  putU32be(out, 32, h.pn);
+  putU32be(out, 36, h.n);
+  return out;
 }
 
 /** Reads a header from `reader`; malformed input fails with `decrypt_failed`. */
@@ -73,24 +79,19 @@ function kdfChain(chainKey: Uint8Array): [Uint8Array, Uint8Array] {
   return [subkey(chainKey, KDF_CTX_CHAIN, 1, 32), subkey(chainKey, KDF_CTX_CHAIN, 2, 32)];
 }
 
+/** AEAD under the header key and nonce of `mk` (subkeys 1 and 2 in `bc_hdrky`, see kdf.ts). */
 function seal(mk: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-  const key = subkey(mk, KDF_CTX_HEADER, 1, 32);
-  const nonce = subkey(mk, KDF_CTX_HEADER, 2, 24);
-  const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
-  key.fill(0);
+  const ct = direct().aeadEncryptUnderSubkeys(plaintext, ad, mk, KDF_CTX_HEADER);
   mk.fill(0);
   return ct;
 }
 
 function open(mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array {
-  const key = subkey(mk, KDF_CTX_HEADER, 1, 32);
-  const nonce = subkey(mk, KDF_CTX_HEADER, 2, 24);
   try {
-    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
+    return direct().aeadDecryptUnderSubkeys(ciphertext, ad, mk, KDF_CTX_HEADER);
   } catch (cause) {
     throw new BackchannelError('integrity_forged_sender', 'message does not authenticate in this session', { cause });
   } finally {
-    key.fill(0);
     mk.fill(0);
   }
 }
@@ -144,21 +145,23 @@ export function canSend(state: RatchetState): boolean {
 /**
  * Encrypts one message. `associatedData` is authenticated along with the encoded header
  * (AD ‖ header), so it must name the message kind, version, channel and both members.
+ * `headerBytes` is that encoded header, to put on the wire without encoding it again.
  */
 export function ratchetEncrypt(
   state: RatchetState,
   plaintext: Uint8Array,
   associatedData: Uint8Array,
-): { state: RatchetState; header: RatchetHeader; ciphertext: Uint8Array } {
+): { state: RatchetState; header: RatchetHeader; headerBytes: Uint8Array; ciphertext: Uint8Array } {
   if (state.sendChain === null) throw new RangeError('session cannot send before it has received');
   if (state.ns >= MAX_COUNTER - 1) throw new BackchannelError('counter_out_of_range', 'sending chain exhausted');
-  const next = clone(state);
   const [ck, mk] = kdfChain(bytesOf(state.sendChain, 32));
   const header: RatchetHeader = { dh: state.ours.publicKey, pn: state.pn, n: state.ns };
-  next.sendChain = b64(ck);
-  next.ns = state.ns + 1;
-  const ciphertext = seal(mk, plaintext, concat(associatedData, encodeRatchetHeader(header)));
-  return { state: next, header, ciphertext };
+  // A symmetric step changes the chain key and counter only: the rest is shared, not copied.
+  const next: RatchetState = { ...state, sendChain: b64(ck), ns: state.ns + 1 };
+  ck.fill(0);
+  const headerBytes = encodeRatchetHeader(header);
+  const ciphertext = seal(mk, plaintext, concat(associatedData, headerBytes));
+  return { state: next, header, headerBytes, ciphertext };
 }
 
 function skippedId(dh: string, n: number): string {

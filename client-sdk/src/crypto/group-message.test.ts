@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { LIMITS, fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../protocol/index.js';
 import type { ErrorCode } from '../protocol/index.js';
 import { sodiumReady } from '../sodium.js';
-import { createGroupState, recordReceipt, type GroupState } from './group-state.js';
+import { MAX_REMEMBERED_RECEIPTS, createGroupState, recordReceipt, type GroupState } from './group-state.js';
 import {
   forgeGroupMessage,
   openGroupMessage,
@@ -103,6 +103,15 @@ function expectDelivered(r: OpenGroupResult, text: string) {
 
 function rejectedCode(r: OpenGroupResult): ErrorCode | 'accepted' {
   return r.status === 'rejected' ? r.error.code : 'accepted';
+}
+
+/** Freezes a value and everything it holds, so a write anywhere into it throws. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 function flipBit(text: string, byte: number, bit = 0): string {
@@ -346,7 +355,7 @@ describe('group messages', () => {
     expectDelivered(await open(b, d), 'burn after reading');
     const captured = JSON.parse(JSON.stringify(b.state)) as GroupState;
     // Even an attacker who strips the replay bookkeeping from the captured state cannot open it.
-    const stripped: GroupState = { ...captured, incoming: {}, delivered: {}, receipts: {} };
+    const stripped: GroupState = { ...captured, incoming: {}, delivered: [], receipts: [] };
     const r = await openGroupMessage(stripped, { ...d, seq: 77 });
     expect(r.status).toBe('rejected');
   });
@@ -380,6 +389,63 @@ describe('group messages', () => {
       expect(expectDelivered(await open(b, x.deliveries[b.key]!), `a${i}`)).toEqual([]);
       expect(expectDelivered(await open(a, y.deliveries[a.key]!), `b${i}`)).toEqual([]);
     }
+  });
+
+  it('draws fresh secrets for every message: the same plaintext never seals the same way twice', async () => {
+    const relay = new FakeRelay();
+    const [a, b] = [await newParty(), await newParty()];
+    const sealed: SealedGroupMessage[] = [];
+    const frankingKeys: string[] = [];
+    await seal(relay, a, [b], 'opens the session');
+    for (let i = 0; i < 3; i++) {
+      const out = await sealGroupMessage(a.state, { recipients: [b.key], plaintext: utf8('same text'), clientMsgId: 'same-id' });
+      a.state = out.state;
+      sealed.push(out.message);
+      frankingKeys.push(out.frankingKey);
+    }
+    const nonces = sealed.map((m) => toBase64Url(fromBase64Url(m.body)!.subarray(0, 24)));
+    for (const values of [nonces, frankingKeys, sealed.map((m) => m.body), sealed.map((m) => m.commitment)]) {
+      expect(new Set(values).size).toBe(values.length);
+    }
+    for (const k of frankingKeys) expect(fromBase64Url(k)!.some((x) => x !== 0)).toBe(true);
+  });
+
+  it('remembers the newest receipts only, whatever order they are recorded in', async () => {
+    let state = (await newParty()).state;
+    const chain = (seq: number) => toBase64Url(new Uint8Array(32).fill(seq % 251));
+    const seqs = Array.from({ length: MAX_REMEMBERED_RECEIPTS + 3 }, (_, i) => i + 1);
+    // An old sequence recorded last must be the one dropped, not the newest.
+    for (const seq of [...seqs.slice(1), seqs[0]!]) state = recordReceipt(state, seq, chain(seq)).state;
+    const kept = seqs.filter((seq) => recordReceipt(state, seq, chain(seq + 1)).fork);
+    expect(kept).toEqual(seqs.slice(3));
+    expect(state.lastReceipt).toEqual({ seq: seqs.at(-1), chain: chain(seqs.at(-1)!) });
+  });
+
+  it('never modifies the state it opens with, also with full receipt windows at realistic sequences', async () => {
+    const relay = new FakeRelay();
+    relay.seq = 1_000_000;
+    const [a, b] = [await newParty(), await newParty()];
+    // Receipts acknowledged or quoted before: a full window just below the next sequence.
+    const start = relay.seq - MAX_REMEMBERED_RECEIPTS;
+    for (let seq = start; seq < relay.seq; seq++) {
+      b.state = recordReceipt(b.state, seq, toBase64Url(new Uint8Array(32).fill(seq % 251))).state;
+    }
+    for (let i = 0; i < 3; i++) expectDelivered(await open(b, (await send(relay, a, [b], `m${i}`)).deliveries[b.key]!), `m${i}`);
+    const d = (await send(relay, a, [b], 'next')).deliveries[b.key]!;
+    const frozen = deepFreeze(b.state);
+    const snapshot = JSON.stringify(frozen);
+    // Any write into the given state (or a part a new state shares with it) would throw here.
+    expect(rejectedCode(await openGroupMessage(frozen, { ...d, body: flipBit(d.body, 30) }))).toBe('integrity_body_hash');
+    const first = await openGroupMessage(frozen, d);
+    expect(expectDelivered(first, 'next')).toEqual([]);
+    expectDelivered(await openGroupMessage(frozen, d), 'next');
+    expect(JSON.stringify(frozen)).toBe(snapshot);
+    if (first.status !== 'delivered') return;
+    expect((await openGroupMessage(first.state, d)).status).toBe('duplicate');
+    // Four sequences were added to the full window, so exactly the four oldest are forgotten.
+    const other = (seq: number) => toBase64Url(new Uint8Array(32).fill((seq + 1) % 251));
+    expect(recordReceipt(first.state, start + 3, other(start + 3)).fork).toBe(false);
+    expect(recordReceipt(first.state, start + 4, other(start + 4)).fork).toBe(true);
   });
 
   it('refuses to encrypt to itself or to a member without a session', async () => {

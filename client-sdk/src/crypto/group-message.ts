@@ -37,18 +37,22 @@ import { FRANKING_KEY_BYTES, frankingCommitment, verifyOpening } from './frankin
 import { decodeGroupPayload, encodeGroupPayload, type GroupPayload } from './group-payload.js';
 import {
   MAX_TRACKED_MISSING,
-  pruneDelivered,
   recordReceipt,
+  rememberDelivered,
   type GroupState,
   type SenderTrack,
 } from './group-state.js';
 import { pad, unpad } from './padding.js';
+import { randomBytes } from './random.js';
+import { windowGet } from './seq-window.js';
+import { direct } from './sodium-direct.js';
 import { canSendTo, initiateSession, sessionDecrypt, sessionEncrypt, sessionForgeIncoming } from './session.js';
 import type { PrekeyBundle } from './x3dh.js';
 
 const BODY_LABEL = label('backchannel/body/v1');
 const TRANSCRIPT_LABEL = label('backchannel/transcript/v1');
 const NONCE_BYTES = 24;
+const MESSAGE_KEY_BYTES = 32;
 const TAG_BYTES = 16;
 
 /** What a sender hands the relay (the `send` frame's headers, body and commitment). */
@@ -135,11 +139,13 @@ interface EncryptedBody {
 
 function encryptBody(channel: string, sender: string, plaintext: Uint8Array): EncryptedBody {
   if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new BackchannelError('body_too_large', 'message too large');
-  const frankingKey = sodium.randombytes_buf(FRANKING_KEY_BYTES);
-  const messageKey = sodium.crypto_aead_xchacha20poly1305_ietf_keygen();
+  // Every secret of the message from one draw: k_f ‖ k_m ‖ nonce.
+  const fresh = randomBytes(FRANKING_KEY_BYTES + MESSAGE_KEY_BYTES + NONCE_BYTES);
+  const frankingKey = fresh.subarray(0, FRANKING_KEY_BYTES);
+  const messageKey = fresh.subarray(FRANKING_KEY_BYTES, FRANKING_KEY_BYTES + MESSAGE_KEY_BYTES);
+  const nonce = fresh.subarray(FRANKING_KEY_BYTES + MESSAGE_KEY_BYTES);
   const commitment = frankingCommitment(frankingKey, plaintext);
-  const nonce = sodium.randombytes_buf(NONCE_BYTES);
-  const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(pad(plaintext), bodyAd(channel, sender, commitment), null, nonce, messageKey);
+  const ct = direct().aeadEncrypt(pad(plaintext), bodyAd(channel, sender, commitment), nonce, messageKey);
   const body = concat(nonce, ct);
   if (body.length > LIMITS.maxBodyBytes) throw new BackchannelError('body_too_large', 'message too large');
   return { body, bodyHash: sodium.crypto_generichash(32, body, null), commitment, messageKey, frankingKey };
@@ -171,11 +177,14 @@ export async function sealGroupMessage(
   });
   const sessions = { ...state.sessions };
   const headers: Record<string, string> = {};
+  // Decoded once for every recipient's header.
+  const channel = bytesOf(state.channel, 16, 'channel');
+  const sender = bytesOf(me, 32, 'sender key');
   for (const r of new Set(input.recipients)) {
     if (r === me) throw new RangeError('a message is never encrypted to its sender');
     const peer = sessions[r];
     if (!peer || !canSendTo(peer)) throw new RangeError(`no session with recipient ${r}: call startSession first`);
-    const out = sessionEncrypt(peer, state.channel, me, r, payload);
+    const out = sessionEncrypt(peer, channel, sender, r, payload);
     sessions[r] = out.sessions;
     headers[r] = b64(out.envelope);
   }
@@ -247,8 +256,7 @@ function trackCounter(
  */
 export async function openGroupMessage(state: GroupState, d: GroupDelivery): Promise<OpenGroupResult> {
   await sodiumReady();
-  const seqKey = String(d.seq);
-  if (state.delivered[seqKey] === d.commitment && state.receipts[seqKey] === d.chain) {
+  if (windowGet(state.delivered, d.seq) === d.commitment && windowGet(state.receipts, d.seq) === d.chain) {
     return { status: 'duplicate', state };
   }
   try {
@@ -264,8 +272,7 @@ export async function openGroupMessage(state: GroupState, d: GroupDelivery): Pro
     if (body.length < NONCE_BYTES + TAG_BYTES) throw new BackchannelError('integrity_body_hash', 'body too short');
     let padded: Uint8Array;
     try {
-      padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-        null,
+      padded = direct().aeadDecrypt(
         body.subarray(NONCE_BYTES),
         bodyAd(state.channel, d.from, commitment),
         body.subarray(0, NONCE_BYTES),
@@ -300,7 +307,7 @@ export async function openGroupMessage(state: GroupState, d: GroupDelivery): Pro
       }
       next = quoted.state;
     }
-    next = { ...next, delivered: pruneDelivered({ ...next.delivered, [seqKey]: d.commitment }) };
+    next = rememberDelivered(next, d.seq, d.commitment);
     return {
       status: 'delivered',
       state: next,

@@ -3,6 +3,11 @@
  * keys, prekey secrets, pairwise sessions, the member's own sender counter and transcript, what
  * it has seen from every other sender, and the receipt chain values it knows. Persist it (in one
  * key-store transaction) every time a function returns a new one, before using the result.
+ *
+ * No function modifies the state it is given: a new state shares the parts it did not change
+ * (other peers' sessions, most runs of the receipt windows) with the old one, and since nothing
+ * is ever written in place, the old state stays valid — a failed open leaves it usable, and an
+ * unsaved result can simply be dropped. Treat states as immutable too.
  */
 import { RECEIPT_CHAIN_GENESIS, nextReceiptChain } from './receipt-chain.js';
 import { b64, bytesOf } from './bytes.js';
@@ -10,6 +15,7 @@ import type { MemberKeys } from './member-keys.js';
 import { createPrekeyState, type PrekeyState } from './prekeys.js';
 import type { PeerSessions } from './session.js';
 import type { ReceiptRef } from './group-payload.js';
+import { windowFromRecord, windowGet, windowSet, type SeqWindow } from './seq-window.js';
 
 /** Receipt chain values (and delivered commitments) remembered, newest kept. */
 export const MAX_REMEMBERED_RECEIPTS = 4096;
@@ -26,9 +32,12 @@ export interface SenderTrack {
   missing: number[];
 }
 
-/** One member's cryptographic state in one channel. Secret; JSON-serialisable. */
+/**
+ * One member's cryptographic state in one channel. Secret; JSON-serialisable. A state read back
+ * from storage may have been written by an older SDK: pass it through {@link upgradeGroupState}.
+ */
 export interface GroupState {
-  version: 1;
+  version: 2;
   /** Channel id (base64url, 16 bytes). */
   channel: string;
   self: MemberKeys;
@@ -39,10 +48,16 @@ export interface GroupState {
   outgoing: { counter: number; transcript: string };
   /** Every other sender's stream, by member key. */
   incoming: Record<string, SenderTrack>;
-  /** Receipt chain value by relay sequence, as delivered, acknowledged, or quoted by a sender. */
-  receipts: Record<string, string>;
-  /** Commitment of each delivered sequence, to tell a harmless re-delivery from a replay. */
-  delivered: Record<string, string>;
+  /**
+   * Receipt chain value by relay sequence, as delivered, acknowledged, or quoted by a sender: the
+   * {@link MAX_REMEMBERED_RECEIPTS} highest sequences.
+   */
+  receipts: SeqWindow;
+  /**
+   * Commitment of each delivered sequence, to tell a harmless re-delivery from a replay: the
+   * {@link MAX_REMEMBERED_RECEIPTS} highest sequences.
+   */
+  delivered: SeqWindow;
   /** The newest receipt this member knows: quoted in its next message. */
   lastReceipt: ReceiptRef | null;
   /**
@@ -62,27 +77,40 @@ export function createGroupState(options: {
 }): GroupState {
   bytesOf(options.channel, 16, 'channel');
   return {
-    version: 1,
+    version: 2,
     channel: options.channel,
     self: options.self,
     prekeys: options.prekeys ?? createPrekeyState(),
     sessions: {},
     outgoing: { counter: 0, transcript: b64(new Uint8Array(32)) },
     incoming: {},
-    receipts: {},
-    delivered: {},
+    receipts: [],
+    delivered: [],
     lastReceipt: null,
     adoptNewSenders: options.adoptNewSenders ?? false,
   };
 }
 
-function prune(map: Record<string, string>): Record<string, string> {
-  const keys = Object.keys(map);
-  if (keys.length <= MAX_REMEMBERED_RECEIPTS) return map;
-  const keep = keys.map(Number).sort((a, b) => b - a).slice(0, MAX_REMEMBERED_RECEIPTS);
-  const out: Record<string, string> = {};
-  for (const k of keep) out[String(k)] = map[String(k)]!;
-  return out;
+/** A state as SDK versions before 2 persisted it: the windows were records keyed by decimal sequence. */
+export type GroupStateV1 = Omit<GroupState, 'version' | 'receipts' | 'delivered'> & {
+  version: 1;
+  receipts: Record<string, string>;
+  delivered: Record<string, string>;
+};
+
+/**
+ * Brings a persisted state to the current version; a current state is returned as it is. Call it
+ * on every state read from storage. The same sequences and values are remembered, so replay,
+ * duplicate and fork detection carry on exactly where they were.
+ */
+export function upgradeGroupState(stored: GroupState | GroupStateV1): GroupState {
+  if (stored.version === 2) return stored;
+  return {
+    ...stored,
+    version: 2,
+    receipts: windowFromRecord(stored.receipts, MAX_REMEMBERED_RECEIPTS),
+    delivered: windowFromRecord(stored.delivered, MAX_REMEMBERED_RECEIPTS),
+  };
 }
 
 /** Result of {@link recordReceipt}. `fork` is true when the value contradicts one already known. */
@@ -104,18 +132,17 @@ export function recordReceipt(
   chain: string,
   link?: { commitment: string; receivedAt: number },
 ): ReceiptRecorded {
-  const key = String(seq);
-  const known = state.receipts[key];
+  const known = windowGet(state.receipts, seq);
   let fork = known !== undefined && known !== chain;
   if (!fork && link !== undefined) {
-    const prev = seq === 1 ? b64(RECEIPT_CHAIN_GENESIS) : state.receipts[String(seq - 1)];
+    const prev = seq === 1 ? b64(RECEIPT_CHAIN_GENESIS) : windowGet(state.receipts, seq - 1);
     if (prev !== undefined) {
       const expected = nextReceiptChain(bytesOf(prev, 32), seq, bytesOf(link.commitment, 32), link.receivedAt);
       fork = b64(expected) !== chain;
     }
   }
   if (fork) return { state, fork };
-  const receipts = known === undefined ? prune({ ...state.receipts, [key]: chain }) : state.receipts;
+  const receipts = known === undefined ? windowSet(state.receipts, seq, chain, MAX_REMEMBERED_RECEIPTS) : state.receipts;
   const lastReceipt = state.lastReceipt === null || seq > state.lastReceipt.seq ? { seq, chain } : state.lastReceipt;
   return { state: { ...state, receipts, lastReceipt }, fork };
 }
@@ -130,7 +157,7 @@ export function forgetPeer(state: GroupState, peer: string): GroupState {
   return { ...state, sessions };
 }
 
-/** @internal Prunes the delivered map to the remembered window. */
-export function pruneDelivered(map: Record<string, string>): Record<string, string> {
-  return prune(map);
+/** @internal Remembers the commitment delivered at `seq`, replacing any earlier one. */
+export function rememberDelivered(state: GroupState, seq: number, commitment: string): GroupState {
+  return { ...state, delivered: windowSet(state.delivered, seq, commitment, MAX_REMEMBERED_RECEIPTS) };
 }

@@ -73,13 +73,16 @@ export { FRANKING_KEY_BYTES, frankingCommitment, verifyOpening } from './frankin
 export { RECEIPT_CHAIN_GENESIS, nextReceiptChain } from './receipt-chain.js';
 export { pad, paddedLength, unpad } from './padding.js';
 export type { ReceiptRef } from './group-payload.js';
+export type { SeqRun, SeqWindow } from './seq-window.js';
 export {
   MAX_REMEMBERED_RECEIPTS,
   MAX_TRACKED_MISSING,
   createGroupState,
   forgetPeer,
   recordReceipt,
+  upgradeGroupState,
   type GroupState,
+  type GroupStateV1,
   type ReceiptRecorded,
   type SenderTrack,
 } from './group-state.js';

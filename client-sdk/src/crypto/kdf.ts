@@ -18,6 +18,7 @@
  */
 import { concat, label, u32be } from './bytes.js';
 import { sodium } from '../sodium.js';
+import { direct } from './sodium-direct.js';
 
 /** Info label of the X3DH shared secret. */
 export const KDF_INFO_X3DH = 'backchannel/x3dh/v1';
@@ -72,7 +73,10 @@ export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: nu
   return out;
 }
 
-/** A subkey of `key` for `(context, id)` via crypto_kdf_derive_from_key (16–64 bytes out). */
+/**
+ * A subkey of `key` for `(context, id)` via crypto_kdf_derive_from_key (16–64 bytes out), called
+ * without the wrapper's per-call allocations (see `sodium-direct.ts`).
+ */
 export function subkey(key: Uint8Array, context: string, id: number, length: number): Uint8Array {
-  return sodium.crypto_kdf_derive_from_key(length, id, context, key);
+  return direct().deriveSubkey(length, id, context, key);
 }

@@ -66,8 +66,9 @@ interface Envelope {
   ciphertext: Uint8Array;
 }
 
-function encodePrefix(prefix: X3dhPrefix | null, header: RatchetHeader): Uint8Array {
-  if (prefix === null) return concat(Uint8Array.of(PROTOCOL_VERSION, 0), encodeRatchetHeader(header));
+/** The clear envelope bytes before the ratchet header: version, flags and any X3DH prefix. */
+function encodePrefix(prefix: X3dhPrefix | null): Uint8Array {
+  if (prefix === null) return Uint8Array.of(PROTOCOL_VERSION, 0);
   const flags = FLAG_PREFIX | (prefix.opkId === null ? 0 : FLAG_OPK);
   return concat(
     Uint8Array.of(PROTOCOL_VERSION, flags),
@@ -75,7 +76,6 @@ function encodePrefix(prefix: X3dhPrefix | null, header: RatchetHeader): Uint8Ar
     bytesOf(prefix.ek, 32),
     u32be(prefix.spkId),
     prefix.opkId === null ? new Uint8Array(0) : u32be(prefix.opkId),
-    encodeRatchetHeader(header),
   );
 }
 
@@ -152,18 +152,16 @@ export function canSendTo(sessions: PeerSessions | undefined): boolean {
 export function sessionEncrypt(
   sessions: PeerSessions,
   channel: BytesLike,
-  sender: string,
-  recipient: string,
+  sender: BytesLike,
+  recipient: BytesLike,
   payload: Uint8Array,
 ): { sessions: PeerSessions; envelope: Uint8Array } {
   const s = sessions.active;
-  const prefixOnly = encodePrefix(s.pendingPrefix, { dh: s.ratchet.ours.publicKey, pn: 0, n: 0 });
-  const ad = envelopeAd(channel, sender, recipient, prefixOnly.subarray(0, prefixOnly.length - 40));
-  const out = ratchetEncrypt(s.ratchet, payload, ad);
-  const clear = encodePrefix(s.pendingPrefix, out.header);
+  const prefix = encodePrefix(s.pendingPrefix);
+  const out = ratchetEncrypt(s.ratchet, payload, envelopeAd(channel, sender, recipient, prefix));
   return {
     sessions: { ...sessions, active: { ...s, ratchet: out.state } },
-    envelope: concat(clear, out.ciphertext),
+    envelope: concat(prefix, out.headerBytes, out.ciphertext),
   };
 }
 
@@ -233,7 +231,7 @@ export function sessionForgeIncoming(
   self: string,
   payload: Uint8Array,
 ): Uint8Array {
-  const ad = envelopeAd(channel, peer, self, Uint8Array.of(PROTOCOL_VERSION, 0));
-  const forged = ratchetForgeIncoming(sessions.active.ratchet, payload, ad);
-  return concat(encodePrefix(null, forged.header), forged.ciphertext);
+  const prefix = encodePrefix(null);
+  const forged = ratchetForgeIncoming(sessions.active.ratchet, payload, envelopeAd(channel, peer, self, prefix));
+  return concat(prefix, encodeRatchetHeader(forged.header), forged.ciphertext);
 }

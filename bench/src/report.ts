@@ -166,6 +166,7 @@ export function formatReport(report: BenchReport): string {
   if (report.sdk) {
     out.push('', 'SDK (Node, one core, 1 KiB)');
     out.push(table(['recipients', 'sealed/s', 'opened/s', 'seal+all opens/s'], report.sdk.rows.map((r) => [r.recipients, r.sealPerSec, r.openPerSec, r.endToEndPerSec])));
+    out.push(`opened at sequences past ${report.sdk.highSeq.fromSeq.toLocaleString('en')}, receipt windows full: ${report.sdk.highSeq.openPerSec}/s (${report.sdk.highSeq.messages} messages)`);
     out.push(`libsodium ops/s: ${Object.entries(report.sdk.primitives).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   if (report.connections) {

@@ -47,7 +47,7 @@ describe('npm run bench', () => {
     const report = JSON.parse(file) as {
       schema: string;
       throughput: { runs: Run[] };
-      sdk: { rows: { recipients: number; sealPerSec: number; openPerSec: number }[] };
+      sdk: { rows: { recipients: number; sealPerSec: number; openPerSec: number }[]; highSeq: { fromSeq: number; openPerSec: number } };
       connections: { established: number; requested: number; kibPerConnection: number };
       scaleOut: { runs: { name: string; result: Run['result'] }[]; ratio: number };
       ratios: Record<string, number>;
@@ -68,6 +68,9 @@ describe('npm run bench', () => {
     }
     expect(report.scaleOut.runs.map((r) => r.name)).toEqual(['one-node', 'two-nodes-split', 'two-nodes-cross']);
     expect(report.sdk.rows.map((r) => r.recipients)).toEqual([1, 7]);
+    expect(report.sdk.highSeq.fromSeq).toBe(1_000_000);
+    expect(report.sdk.highSeq.openPerSec).toBeGreaterThan(0);
+    expect(stdout).toContain('opened at sequences past 1,000,000');
     expect(report.connections.established).toBe(40);
     expect(report.ratios.durable2Member).toBeGreaterThan(0);
     expect(report.targets.map((t) => t.id)).toEqual(expect.arrayContaining(['durable-2-member', 'fan-out', 'idle-connections', 'two-nodes', 'sdk-fan-out']));

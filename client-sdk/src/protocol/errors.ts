@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   'origin_forbidden',
   // Relay state
   'unavailable',
+  'overloaded',
   'internal',
   // Client side (never sent by the relay)
   'aborted',

@@ -385,8 +385,8 @@ export class RelayConnection {
     if (!('rid' in frame) || frame.rid === undefined) return;
     const p = this.#pending.get(frame.rid);
     if (p === undefined) return;
-    if (frame.type === 'error' && frame.code === 'unavailable' && p.retry) {
-      // The relay could not store it (its database is down) and acked nothing: try again later.
+    if (frame.type === 'error' && (frame.code === 'unavailable' || frame.code === 'overloaded') && p.retry) {
+      // The relay could not store it (its database is down, or it is at capacity) and acked nothing: try again later.
       this.#platform.clearTimeout(p.timer);
       p.timer = this.#platform.setTimeout(() => this.#transmit(p), backoffDelay(p.attempts++, this.#platform.random, 250, 5_000));
       return;

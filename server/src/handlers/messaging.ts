@@ -12,6 +12,9 @@ import { channelOf, memberOf, requireRole } from './access.js';
  */
 export async function send(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'send'>): Promise<void> {
   const started = performance.now();
+  // Shed load before it queues: past the bound, every admitted send would wait longer and the
+  // relay's memory would grow without limit. The client retries after a backoff.
+  if (ctx.messages.waiting >= ctx.config.BACKCHANNEL_MAX_PENDING_SENDS) throw new BackchannelError('overloaded', 'the relay is at capacity; retry');
   const state = await channelOf(ctx, frame.channel);
   requireRole(memberOf(state, conn.memberText), 'party');
   if (state.status !== 'open') throw new BackchannelError('channel_closed', 'the channel is not open');

@@ -124,6 +124,11 @@ export class MessageLog {
     this.#observe = options.observe;
   }
 
+  /** Submissions waiting for a batch (not counting the one committing). */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
   /** Resolves once the message is durably committed (or was already). */
   submit(sub: Submission): Promise<Committed> {
     return new Promise((resolve, reject) => {

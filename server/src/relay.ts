@@ -99,7 +99,15 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   const cache = new ChannelCache(db);
   const connections = new ConnectionRegistry();
   const nodeId = toBase64Url(sodium.randombytes_buf(9));
-  const messages = new MessageLog(db.pool, (c) => hub.committed(c), {
+  const messages = new MessageLog(db.pool, (c) => {
+    try {
+      hub.committed(c);
+    } catch (err) {
+      // The message is committed and its sender will be acked; subscribers that missed it read it
+      // back when the next one shows them the gap.
+      logger.error({ event: 'push_failed', err }, 'pushing a committed message failed');
+    }
+  }, {
     observe: (size, _ms, path) => metrics.batchSize.observe({ path }, size),
   });
   const cursors = new CursorStore(db);

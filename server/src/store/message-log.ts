@@ -54,7 +54,7 @@ export type CommitPath = 'fast' | 'locked';
 /** Observes each flushed batch (metrics). */
 export type BatchObserver = (size: number, ms: number, path: CommitPath) => void;
 
-/** Receives each newly committed message, in sequence order, before any sender is acked. */
+/** Receives each newly committed message, in sequence order, before any sender is acked. Must not throw. */
 export type CommitListener = (c: Committed) => void;
 
 /** NOTIFY channel that tells other relay nodes a channel advanced: payload "channelId:seq …" only. */

@@ -36,6 +36,7 @@ export interface SdkRow {
   readonly openPerSec: number;
   /** Messages per second through seal and every recipient's open, on one core. */
   readonly endToEndPerSec: number;
+  /** Messages sealed in the timed window (the first 3,000 are opened by every recipient). */
   readonly messages: number;
 }
 
@@ -113,16 +114,22 @@ async function group(recipients: number): Promise<{ sender: GroupState; others: 
   return { sender, others, keys };
 }
 
+/** Sealed messages each recipient opens (in order, from the first). */
+const KEEP_FOR_OPENING = 3_000;
+
 async function fanOut(recipients: number, ms: number): Promise<SdkRow> {
   const { others, keys, ...g } = await group(recipients);
   let sender = g.sender;
   const plaintext = randomBytes(1024 - 64); // padded to 1 KiB of ciphertext body, about
+  // A sender hands each sealed message to the relay and forgets it: only the first ones are kept,
+  // for the recipients to open, so the heap does not grow with the run.
   const sealed: SealedGroupMessage[] = [];
+  let count = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < ms) {
-    const out = await sealGroupMessage(sender, { recipients: keys, plaintext, clientMsgId: `m${sealed.length}` });
+    const out = await sealGroupMessage(sender, { recipients: keys, plaintext, clientMsgId: `m${count++}` });
     sender = out.state;
-    sealed.push(out.message);
+    if (sealed.length < KEEP_FOR_OPENING) sealed.push(out.message);
   }
   const sealSeconds = (performance.now() - t0) / 1000;
   const t1 = performance.now();
@@ -138,14 +145,14 @@ async function fanOut(recipients: number, ms: number): Promise<SdkRow> {
     }
   }
   const openSeconds = (performance.now() - t1) / 1000;
-  const sealPerSec = Math.round(sealed.length / sealSeconds);
+  const sealPerSec = Math.round(count / sealSeconds);
   const openPerSec = Math.round(opened / openSeconds);
   return {
     recipients,
     sealPerSec,
     openPerSec,
     endToEndPerSec: Math.round(1 / (1 / sealPerSec + recipients / openPerSec)),
-    messages: sealed.length,
+    messages: count,
   };
 }
 

@@ -62,6 +62,11 @@ export class Connection implements Sink {
    * callbacks are done.
    */
   send(frame: RelayFrame): boolean {
+    return this.sendText(frame.type, JSON.stringify(frame));
+  }
+
+  /** {@link send} for a frame already serialised; `type` is its type, for metrics. */
+  sendText(type: RelayFrame['type'], json: string): boolean {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return false;
     // Gathered output counts as buffered: hand it to the kernel before judging the reader.
     if (this.#corked && this.#ws.bufferedAmount > CORK_BYTES) this.#uncork();
@@ -75,8 +80,8 @@ export class Connection implements Sink {
       this.#socket.cork();
       setImmediate(this.#uncork);
     }
-    this.#ws.send(JSON.stringify(frame));
-    this.#ctx.metrics.framesOut.inc({ type: frame.type });
+    this.#ws.send(json);
+    this.#ctx.metrics.framesOut.inc({ type });
     return true;
   }
 

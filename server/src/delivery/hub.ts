@@ -1,4 +1,5 @@
 import type { Committed } from '../store/message-log.js';
+import { DeliverFrame } from './deliver-frame.js';
 import type { HeadSource, Subscription } from './subscription.js';
 
 /**
@@ -33,7 +34,9 @@ export class Hub implements HeadSource {
   committed(c: Committed): void {
     if (c.seq > this.head(c.channelText)) this.#heads.set(c.channelText, c.seq);
     const set = this.#subs.get(c.channelText);
-    if (set !== undefined) for (const sub of set) sub.committed(c);
+    if (set === undefined) return;
+    const frame = new DeliverFrame(c);
+    for (const sub of set) sub.committed(c, frame);
   }
 
   /** A notification that a channel reached `seq` (possibly on another node). */

@@ -2,6 +2,7 @@ import { LIMITS, fromBase64Url, toBase64Url } from '@backchannel/client-sdk/prot
 import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Committed } from '../store/message-log.js';
+import type { DeliverFrame } from './deliver-frame.js';
 import type { Sink } from './sink.js';
 
 /** What a subscription needs from the hub. */
@@ -54,8 +55,8 @@ export class Subscription {
     this.#closed = true;
   }
 
-  /** A commit on this node. */
-  committed(c: Committed): void {
+  /** A commit on this node, with its `deliver` frame serialised once for every recipient. */
+  committed(c: Committed, frame: DeliverFrame): void {
     if (!this.#live || this.#fetching || this.#closed || c.seq <= this.#lastSeen) return;
     if (c.seq !== this.#lastSeen + 1) {
       void this.#catchUp();
@@ -64,17 +65,7 @@ export class Subscription {
     this.#lastSeen = c.seq;
     const header = c.headers[this.#sink.memberText];
     if (header === undefined) return;
-    this.#sink.send({
-      type: 'deliver',
-      channel: c.channelText,
-      seq: c.seq,
-      from: c.senderText,
-      header,
-      body: c.body,
-      commitment: toBase64Url(c.commitment),
-      receivedAt: c.receivedAt,
-      chain: toBase64Url(c.chain),
-    });
+    this.#sink.sendText('deliver', frame.for(header));
   }
 
   /** Another node advanced the channel to `seq`. */

@@ -17,7 +17,7 @@
  * stay available to decrypt late messages until {@link MAX_PREVIOUS_SESSIONS} newer ones exist.
  */
 import { BackchannelError, PROTOCOL_VERSION } from '../protocol/index.js';
-import { ByteReader, b64, bytesOf, concat, label, u32be, type BytesLike } from './bytes.js';
+import { ByteReader, b64, bytesOf, concat, label, putU32be, type BytesLike } from './bytes.js';
 import {
   initRatchetInitiator,
   initRatchetResponder,
@@ -69,14 +69,15 @@ interface Envelope {
 /** The clear envelope bytes before the ratchet header: version, flags and any X3DH prefix. */
 function encodePrefix(prefix: X3dhPrefix | null): Uint8Array {
   if (prefix === null) return Uint8Array.of(PROTOCOL_VERSION, 0);
-  const flags = FLAG_PREFIX | (prefix.opkId === null ? 0 : FLAG_OPK);
-  return concat(
-    Uint8Array.of(PROTOCOL_VERSION, flags),
-    bytesOf(prefix.ik, 32),
-    bytesOf(prefix.ek, 32),
-    u32be(prefix.spkId),
-    prefix.opkId === null ? new Uint8Array(0) : u32be(prefix.opkId),
-  );
+  // One allocation: version ‖ flags ‖ ik (32) ‖ ek (32) ‖ spkId (u32 BE) [‖ opkId (u32 BE)].
+  const out = new Uint8Array(prefix.opkId === null ? 70 : 74);
+  out[0] = PROTOCOL_VERSION;
+  out[1] = FLAG_PREFIX | (prefix.opkId === null ? 0 : FLAG_OPK);
+  out.set(bytesOf(prefix.ik, 32), 2);
+  out.set(bytesOf(prefix.ek, 32), 34);
+  putU32be(out, 66, prefix.spkId);
+  if (prefix.opkId !== null) putU32be(out, 70, prefix.opkId);
+  return out;
 }
 
 function parseEnvelope(bytes: Uint8Array): Envelope {
@@ -102,14 +103,16 @@ function parseEnvelope(bytes: Uint8Array): Envelope {
 
 /** The envelope AD before the clear envelope bytes. */
 function envelopeAd(channel: BytesLike, sender: BytesLike, recipient: BytesLike, clearWithoutHeader: Uint8Array): Uint8Array {
-  return concat(
-    HEADER_LABEL,
-    Uint8Array.of(PROTOCOL_VERSION),
-    bytesOf(channel, 16, 'channel'),
-    bytesOf(sender, 32, 'sender key'),
-    bytesOf(recipient, 32, 'recipient key'),
-    clearWithoutHeader,
-  );
+  // One allocation: label ‖ version ‖ channel (16) ‖ sender (32) ‖ recipient (32) ‖ clear bytes.
+  const at = HEADER_LABEL.length;
+  const out = new Uint8Array(at + 1 + 16 + 32 + 32 + clearWithoutHeader.length);
+  out.set(HEADER_LABEL, 0);
+  out[at] = PROTOCOL_VERSION;
+  out.set(bytesOf(channel, 16, 'channel'), at + 1);
+  out.set(bytesOf(sender, 32, 'sender key'), at + 17);
+  out.set(bytesOf(recipient, 32, 'recipient key'), at + 49);
+  out.set(clearWithoutHeader, at + 81);
+  return out;
 }
 
 /**

@@ -1,29 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BackchannelError, disclosureContentHash, signConsent, verifyLog, type FormalLog, type PushFrame } from '@backchannel/client-sdk';
+import { disclosureContentHash, signConsent, verifyLog, type FormalLog, type PushFrame } from '@backchannel/client-sdk';
 import { fromBase64Url, toBase64Url, type DisclosureContent } from '@backchannel/client-sdk/protocol';
 import { rotateRelayKey } from '../../server/src/store/relay-keys.js';
 import { approveMember, inviteAndRedeem, openChannel, rawMember, reconnected, type RawMember } from '../support/members.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    if (BackchannelError.is(err)) return err.code;
-    throw err;
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { codeOf, until } from '../support/sdk.js';
 
 /** `proposer` proposes a communiqué; every one of `parties` signs its consent with raw frames. */
 async function proposeAndConsent(channel: string, proposer: RawMember, parties: RawMember[], content: DisclosureContent, releaseAt = 0): Promise<string> {

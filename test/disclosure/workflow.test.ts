@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  BackchannelError,
   disclosureContentHash,
   frankingCommitment,
   signConsent,
@@ -14,17 +13,7 @@ import {
 import { fromBase64Url, toBase64Url, type DisclosureContent } from '@backchannel/client-sdk/protocol';
 import { nodeConnection } from '../support/members.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
-import { convenedChannel, until, type Party } from '../support/sdk.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    if (BackchannelError.is(err)) return err.code;
-    throw err;
-  }
-}
+import { codeOf, convenedChannel, until, type Party } from '../support/sdk.js';
 
 describe('staged disclosure into the formal record: a host and three parties', () => {
   let relay: TestRelay;

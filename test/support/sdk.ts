@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { MemoryKeyStore, convene, join, type ChannelAlarm, type ChannelClient, type ChannelMessage, type CharterInput, type KeyStore, type WebSocketConstructor } from '@backchannel/client-sdk';
+import { BackchannelError, MemoryKeyStore, convene, join, type ChannelAlarm, type ChannelClient, type ChannelMessage, type CharterInput, type KeyStore, type WebSocketConstructor } from '@backchannel/client-sdk';
 
 /** Platform pieces for the SDK in Node 20 (no global WebSocket). */
 export const nodePlatform = { WebSocket: WebSocket as unknown as WebSocketConstructor };
@@ -18,6 +18,17 @@ export function observe(client: ChannelClient, store: KeyStore): Party {
   client.on('message', (m) => party.messages.push(m));
   client.on('alarm', (a) => party.alarms.push(a));
   return party;
+}
+
+/** The error code a promise rejects with (`ok` when it resolves); anything but a BackchannelError is rethrown. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (BackchannelError.is(err)) return err.code;
+    throw err;
+  }
 }
 
 /** Waits until `check` holds, polling. */

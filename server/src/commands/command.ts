@@ -57,6 +57,19 @@ export function parseCommandArgs(args: string[], options: Options, allowPosition
   }
 }
 
+/**
+ * The one positional argument of a command that takes an action (`keys show`, `migrate up`): a
+ * missing, unknown or extra argument is a {@link UsageError} naming the actions.
+ */
+export function actionOf<A extends string>(command: string, positionals: readonly string[], actions: readonly A[]): A {
+  const choices = `${actions.slice(0, -1).join(', ')} or ${actions.at(-1)!}`;
+  const [action, ...extra] = positionals;
+  if (action === undefined) throw new UsageError(`${command} needs an action: ${choices}`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  if (!(actions as readonly string[]).includes(action)) throw new UsageError(`unknown ${command} action '${action}' (${choices})`);
+  return action as A;
+}
+
 /** A small fixed-width table (first row is the heading). */
 export function table(rows: string[][]): string {
   const widths: number[] = [];

@@ -2,7 +2,7 @@ import { toBase64Url } from '@backchannel/client-sdk/protocol';
 import { loadConfig } from '../config.js';
 import type { Db } from '../db/connect.js';
 import { recordKeyHistory, rotateRelayKey } from '../store/relay-keys.js';
-import { EXIT, UsageError, parseCommandArgs, table, type Command } from './command.js';
+import { EXIT, UsageError, actionOf, parseCommandArgs, table, type Command } from './command.js';
 import { requireMigrated, withAdminDatabase } from './database.js';
 
 const HELP = `Usage: backchannel keys show [--json]
@@ -42,10 +42,7 @@ export const keysCommand: Command = {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;
     }
-    const [action, ...extra] = positionals;
-    if (action === undefined) throw new UsageError('keys needs an action: show or rotate');
-    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
-    if (action !== 'show' && action !== 'rotate') throw new UsageError(`unknown keys action '${action}' (show or rotate)`);
+    const action = actionOf('keys', positionals, ['show', 'rotate'] as const);
     const kind = values.kind === undefined ? 'record' : values.kind;
     if (kind !== 'record' && kind !== 'auth') throw new UsageError(`--kind must be record or auth`);
     if (action === 'show' && values.kind !== undefined) throw new UsageError('--kind applies to rotate only');

@@ -1,7 +1,7 @@
 import type { MigrationResult } from 'kysely';
 import { loadConfig } from '../config.js';
 import { migrateDown, migrateToLatest, migrationStatus } from '../db/migrate.js';
-import { EXIT, UsageError, parseCommandArgs, table, type Command } from './command.js';
+import { EXIT, UsageError, actionOf, parseCommandArgs, table, type Command } from './command.js';
 import { withAdminDatabase } from './database.js';
 
 const HELP = `Usage: backchannel migrate <up|down|status> [--json] [--yes]
@@ -34,10 +34,7 @@ export const migrateCommand: Command = {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;
     }
-    const [action, ...extra] = positionals;
-    if (action === undefined) throw new UsageError('migrate needs an action: up, down or status');
-    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
-    if (action !== 'up' && action !== 'down' && action !== 'status') throw new UsageError(`unknown migrate action '${action}' (up, down or status)`);
+    const action = actionOf('migrate', positionals, ['up', 'down', 'status'] as const);
     if (action === 'down' && values.yes !== true) {
       throw new UsageError('migrate down drops tables and their data; run it again with --yes to confirm');
     }

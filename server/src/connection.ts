@@ -55,17 +55,17 @@ export class Connection implements Sink {
     });
   }
 
-  /**
-   * Sends a frame unless the connection is closed or its reader has fallen too far behind.
-   * Frames sent in one turn of the event loop (a batch's acks and deliveries, say) leave in one
-   * write, up to CORK_BYTES: the socket is corked at the first and uncorked once the turn's I/O
-   * callbacks are done.
-   */
+  /** Sends a frame unless the connection is closed or its reader has fallen too far behind. */
   send(frame: RelayFrame): boolean {
     return this.sendText(frame.type, JSON.stringify(frame));
   }
 
-  /** {@link send} for a frame already serialised; `type` is its type, for metrics. */
+  /**
+   * {@link send} for a frame already serialised; `type` is its type, for metrics. Frames sent in
+   * one turn of the event loop (a batch's acks and deliveries, say) leave in one write, up to
+   * CORK_BYTES: the socket is corked at the first and uncorked once the turn's I/O callbacks are
+   * done.
+   */
   sendText(type: RelayFrame['type'], json: string): boolean {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return false;
     // Gathered output counts as buffered: hand it to the kernel before judging the reader.

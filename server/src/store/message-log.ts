@@ -165,8 +165,13 @@ export class MessageLog {
 
   /** Resolves when nothing is queued, committing or being handed out (graceful shutdown). */
   drained(): Promise<void> {
-    if (!this.#busy && this.#flights.size === 0 && this.#queue.length === 0) return Promise.resolve();
+    if (this.#idleNow()) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Nothing is queued, committing or being handed out. */
+  #idleNow(): boolean {
+    return !this.#busy && this.#flights.size === 0 && this.#queue.length === 0;
   }
 
   /** Starts a batch with what is queued, unless one is committing. */
@@ -210,7 +215,7 @@ export class MessageLog {
       this.#flights.delete(flight);
       settle();
       this.#observe?.(batch.length, performance.now() - started, path.taken);
-      if (!this.#busy && this.#flights.size === 0 && this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      if (this.#idleNow()) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 

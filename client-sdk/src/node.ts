@@ -1,4 +1,4 @@
 /**
  * @backchannel/client-sdk/node — pieces that need Node's file system.
  */
-export { FileKeyStore } from './node/file-key-store.js';
+export { FileKeyStore, type FileKeyStoreProtection } from './node/file-key-store.js';

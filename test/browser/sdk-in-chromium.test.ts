@@ -1,5 +1,7 @@
+import { readFile, readdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
@@ -20,6 +22,20 @@ async function bundlePage(): Promise<string> {
     logLevel: 'silent',
   });
   return out.outputFiles[0]!.text;
+}
+
+/** Every file of the browser profile, read now. */
+async function profileFiles(dir: string): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) out.push(await readFile(path.join(entry.parentPath, entry.name)).catch(() => Buffer.alloc(0)));
+  }
+  return out;
+}
+
+/** The needles found in any file, as one-byte or two-byte strings (how V8 serialises them). */
+function found(files: Buffer[], needles: string[]): string[] {
+  return needles.filter((n) => files.some((f) => f.includes(Buffer.from(n, 'latin1')) || f.includes(Buffer.from(n, 'utf16le'))));
 }
 
 describe('the SDK in a real Chromium, with its IndexedDB key store', () => {
@@ -92,5 +108,31 @@ describe('the SDK in a real Chromium, with its IndexedDB key store', () => {
     expect(nodeParty.messages[1]!.content).toEqual({ kind: 'text', text: 'back after reload' });
     expect(await page.evaluate(() => window.bc.alarms())).toEqual([]);
     expect(nodeParty.alarms).toEqual([]);
+
+    // At rest, IndexedDB holds none of the store's names, keys, ratchet state or drafts. The
+    // control (the same kind of JSON text an unencrypted store kept) shows the search finds
+    // what is there.
+    const draftText = 'DRAFT-MARKER-unpublished-7731 the terms are acceptable';
+    await page.evaluate((t) => window.bc.draft(t), draftText);
+    const secrets = (await page.evaluate(() => window.bc.storedStrings())).filter((s) => s.length >= 16);
+    expect(secrets).toContain(draftText);
+    expect(secrets.length).toBeGreaterThan(10);
+    await page.evaluate(() => window.bc.writePlaintext('backchannel-control', { control: 'CONTROL-MARKER-plaintext-5518' }));
+    await until(async () => found(await profileFiles(browser.profile), ['CONTROL-MARKER-plaintext-5518']).length === 1);
+    expect(found(await profileFiles(browser.profile), secrets)).toEqual([]);
+  });
+
+  it('refuses a wrong key with keystore_wrong_key and leaves the stored record as it was', async () => {
+    expect(await page.evaluate(() => window.bc.wrongKey('backchannel-wrong-key'))).toEqual({ code: 'keystore_wrong_key', unchanged: true, stillOpens: true });
+  });
+
+  it('migrates an unencrypted store of an older SDK, which open refuses until then', async () => {
+    await page.evaluate(() => window.bc.writePlaintext('backchannel-old', { 'backchannel/channel/x': 'OLD-SECRET' }));
+    expect(await page.evaluate(() => window.bc.migrate('backchannel-old', 'backchannel/channel/x'))).toEqual({
+      refused: 'keystore_plaintext',
+      migrated: true,
+      value: 'OLD-SECRET',
+      again: false,
+    });
   });
 });

@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,13 +127,14 @@ describe('security properties, shown through the SDK against a real relay', () =
     expect(Object.keys(frame.headers)).not.toContain(bob.client.memberKey);
   });
 
-  it('a Node client on the file key store survives a restart: it resumes, and nothing is delivered twice', async () => {
+  it('a Node client on the encrypted file key store survives a restart, resumes, delivers nothing twice, and its file holds no secret in clear', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bc-filestore-'));
     try {
       const { host, parties } = await convenedChannel(relay.url, 2);
       closers.push(...parties);
       const file = path.join(dir, 'bob.json');
-      let store = await FileKeyStore.open(file);
+      const storeKey = { key: new Uint8Array(randomBytes(32)) };
+      let store = await FileKeyStore.open(file, storeKey);
       let bob = observe(await join({ invite: await host.invite(), store, platform: nodePlatform }), store);
       const [alice, carol] = parties as [Party, Party];
       await alice.client.approve(bob.client.memberKey);
@@ -147,7 +149,7 @@ describe('security properties, shown through the SDK against a real relay', () =
 
       await alice.client.sendText('two');
       await alice.client.sendText('three');
-      store = await FileKeyStore.open(file);
+      store = await FileKeyStore.open(file, storeKey);
       bob = observe(await reopen({ channel, store, platform: nodePlatform }), store);
       closers.push(bob);
       await until(() => bob.messages.length === 2);
@@ -156,6 +158,21 @@ describe('security properties, shown through the SDK against a real relay', () =
       await until(() => alice.messages.length === 1);
       expect(alice.messages[0]!.content).toEqual({ kind: 'text', text: 'back' });
       expect(bob.alarms).toEqual([]);
+
+      // At rest the file holds none of what the store holds: keys, ratchet state, names, drafts.
+      const draftText = 'DRAFT-MARKER-unpublished-2290 we accept the terms';
+      await bob.client.draft({ kind: 'communique', text: draftText });
+      const held: string[] = [];
+      const collect = (v: unknown): void => {
+        if (typeof v === 'string') held.push(v);
+        else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) (held.push(k), collect(x));
+      };
+      for (const name of await store.list()) (held.push(name), collect(await store.get(name)));
+      const secrets = held.filter((h) => h.length >= 16);
+      expect(secrets).toContain(draftText);
+      expect(secrets.length).toBeGreaterThan(10);
+      const raw = await readFile(file, 'utf8');
+      expect(secrets.filter((h) => raw.includes(h))).toEqual([]);
       await host.close();
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -6,8 +6,8 @@ import { chromium, type BrowserContext } from 'playwright-core';
 /** Debian's Chromium; never a downloaded browser. */
 export const CHROMIUM = '/usr/bin/chromium';
 
-/** A headless Chromium with a fresh profile, and how to dispose of both. */
-export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+/** A headless Chromium with a fresh profile (at `profile`), and how to dispose of both. */
+export async function launchChromium(): Promise<{ context: BrowserContext; profile: string; close(): Promise<void> }> {
   const profile = await mkdtemp(path.join(tmpdir(), 'bc-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -17,6 +17,7 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
   });
   return {
     context,
+    profile,
     close: async () => {
       await context.close();
       await rm(profile, { recursive: true, force: true });

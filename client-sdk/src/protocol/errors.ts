@@ -59,6 +59,9 @@ export const ERROR_CODES = [
   'key_changed',
   'not_verified',
   'record_invalid',
+  'keystore_wrong_key',
+  'keystore_plaintext',
+  'keystore_invalid',
 ] as const;
 
 /** A stable error code. */

@@ -1,7 +1,7 @@
 /**
  * The Double Ratchet (Signal spec, Perrin & Marlinspike 2016) for one pairwise session: a DH
  * ratchet on X25519, symmetric chains via `crypto_kdf` (keyed BLAKE2b), and per-message keys
- * feeding XChaCha20-Poly1305. State is plain JSON (base64url strings and numbers).
+ * feeding XChaCha20-Poly1305 with random nonces. State is plain JSON (base64url strings and numbers).
  *
  * Functions never modify the state they are given: each returns a new state, so a caller can
  * persist the new state before handing a plaintext to the application, and a message that
@@ -17,6 +17,7 @@ import { BackchannelError } from '../protocol/index.js';
 import { sodium } from '../sodium.js';
 import { ByteReader, b64, bytesOf, concat, putU32be } from './bytes.js';
 import { KDF_CTX_CHAIN, KDF_CTX_HEADER, KDF_INFO_ROOT, hkdf, subkey } from './kdf.js';
+import { randomBytes } from './random.js';
 import { direct } from './sodium-direct.js';
 
 /** Most skipped message keys a session keeps, and most one message may make it skip. */
@@ -79,16 +80,37 @@ function kdfChain(chainKey: Uint8Array): [Uint8Array, Uint8Array] {
   return [subkey(chainKey, KDF_CTX_CHAIN, 1, 32), subkey(chainKey, KDF_CTX_CHAIN, 2, 32)];
 }
 
-/** AEAD under the header key and nonce of `mk` (subkeys 1 and 2 in `bc_hdrky`, see kdf.ts). */
+/** Length of the random nonce that starts every ratchet ciphertext. */
+export const RATCHET_NONCE_BYTES = 24;
+
+/**
+ * AEAD under the header key of `mk` (subkey 1 in `bc_hdrky`, see kdf.ts) with a fresh random
+ * 24-byte nonce, returned as nonce ‖ ciphertext. The nonce is random, not derived from `mk`:
+ * a client restored from a backup derives the same `mk` again for its next message, and a
+ * derived nonce would then encrypt a different plaintext under the same key and nonce —
+ * the same keystream — while a random one (XChaCha20's 192 bits) never repeats.
+ */
 function seal(mk: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-  const ct = direct().aeadEncryptUnderSubkeys(plaintext, ad, mk, KDF_CTX_HEADER);
+  const nonce = randomBytes(RATCHET_NONCE_BYTES);
+  const ct = direct().aeadEncryptUnderSubkey(plaintext, ad, nonce, mk, KDF_CTX_HEADER);
   mk.fill(0);
-  return ct;
+  return concat(nonce, ct);
 }
 
-function open(mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array {
+/**
+ * Where the nonce of a message comes from: `carried` (its first 24 bytes, as {@link seal} makes
+ * it), or `derived` from the message key (subkey 2 in `bc_hdrky`) as envelope version 1 did —
+ * accepted on receipt only, so messages sealed before the change still open; never sent.
+ */
+export type RatchetNonce = 'carried' | 'derived';
+
+function open(mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, nonceFrom: RatchetNonce): Uint8Array {
   try {
-    return direct().aeadDecryptUnderSubkeys(ciphertext, ad, mk, KDF_CTX_HEADER);
+    if (nonceFrom === 'derived') {
+      return direct().aeadDecryptUnderSubkey(ciphertext, ad, direct().deriveSubkey(RATCHET_NONCE_BYTES, 2, KDF_CTX_HEADER, mk), mk, KDF_CTX_HEADER);
+    }
+    const nonce = ciphertext.subarray(0, RATCHET_NONCE_BYTES);
+    return direct().aeadDecryptUnderSubkey(ciphertext.subarray(RATCHET_NONCE_BYTES), ad, nonce, mk, KDF_CTX_HEADER);
   } catch (cause) {
     throw new BackchannelError('integrity_forged_sender', 'message does not authenticate in this session', { cause });
   } finally {
@@ -231,6 +253,7 @@ export function ratchetDecrypt(
   header: RatchetHeader,
   ciphertext: Uint8Array,
   associatedData: Uint8Array,
+  nonceFrom: RatchetNonce = 'carried',
 ): { state: RatchetState; plaintext: Uint8Array } {
   checkBounds(state, header);
   const next = clone(state);
@@ -238,7 +261,7 @@ export function ratchetDecrypt(
   const id = skippedId(header.dh, header.n);
   const stored = next.skipped[id];
   if (stored !== undefined) {
-    const plaintext = open(bytesOf(stored, 32), ciphertext, ad);
+    const plaintext = open(bytesOf(stored, 32), ciphertext, ad, nonceFrom);
     delete next.skipped[id];
     return { state: next, plaintext };
   }
@@ -255,7 +278,7 @@ export function ratchetDecrypt(
   const [ck, mk] = kdfChain(bytesOf(next.recvChain!, 32));
   next.recvChain = b64(ck);
   next.nr += 1;
-  return { state: next, plaintext: open(mk, ciphertext, ad) };
+  return { state: next, plaintext: open(mk, ciphertext, ad, nonceFrom) };
 }
 
 /**

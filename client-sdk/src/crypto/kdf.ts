@@ -12,7 +12,7 @@
  * | ratchet root step (RK, CK)        | hkdf(salt = RK, ikm = DH output), 64 bytes      | `backchannel/ratchet/root/v1`     |
  * | chain step: next chain key        | crypto_kdf(id 1)                                | `bc_chain`                        |
  * | chain step: message key           | crypto_kdf(id 2)                                | `bc_chain`                        |
- * | header AEAD key / nonce from MK   | crypto_kdf(id 1, 32 B) / crypto_kdf(id 2, 24 B) | `bc_hdrky`                        |
+ * | header AEAD key from MK           | crypto_kdf(id 1, 32 B); the nonce is random     | `bc_hdrky`                        |
  * | franking commitment               | BLAKE2b-256 keyed by k_f over label ‖ plaintext | `backchannel/frank/v1`            |
  * | relay authentication proof        | see `auth-proof.ts`                             | `backchannel/auth/v1`             |
  */
@@ -26,7 +26,7 @@ export const KDF_INFO_X3DH = 'backchannel/x3dh/v1';
 export const KDF_INFO_ROOT = 'backchannel/ratchet/root/v1';
 /** crypto_kdf context (exactly 8 characters) of a symmetric chain step. */
 export const KDF_CTX_CHAIN = 'bc_chain';
-/** crypto_kdf context of the header AEAD key and nonce derived from a message key. */
+/** crypto_kdf context of the header AEAD key derived from a message key. */
 export const KDF_CTX_HEADER = 'bc_hdrky';
 
 const EXPAND_PREFIX = label('backchannel/kdf/v1');

@@ -4,8 +4,11 @@
  *
  * Envelope (binary):
  *
- *   version u8 (=1) ‖ flags u8 (bit 0: X3DH prefix, bit 1: one-time prekey used)
- *   [prefix: IK 32 ‖ EK 32 ‖ SPK id u32 ‖ [OPK id u32]] ‖ ratchet header (40) ‖ AEAD ciphertext
+ *   version u8 (=2) ‖ flags u8 (bit 0: X3DH prefix, bit 1: one-time prekey used)
+ *   [prefix: IK 32 ‖ EK 32 ‖ SPK id u32 ‖ [OPK id u32]] ‖ ratchet header (40) ‖ nonce (24) ‖ AEAD ciphertext
+ *
+ * Version 1 envelopes (no nonce: it was derived from the message key) are still opened, so
+ * messages sealed before the change and queued on the relay are not lost; they are never sent.
  *
  * The AEAD's associated data is "backchannel/header/v1" ‖ version ‖ channel (16) ‖ sender key
  * (32) ‖ recipient key (32) ‖ every clear byte before the ciphertext — so a header cannot be
@@ -16,7 +19,7 @@
  * two sessions; the one that last received becomes active (as Signal does), and the others
  * stay available to decrypt late messages until {@link MAX_PREVIOUS_SESSIONS} newer ones exist.
  */
-import { BackchannelError, PROTOCOL_VERSION } from '../protocol/index.js';
+import { BackchannelError, HEADER_ENVELOPE_VERSION } from '../protocol/index.js';
 import { ByteReader, b64, bytesOf, concat, label, putU32be, type BytesLike } from './bytes.js';
 import {
   initRatchetInitiator,
@@ -38,6 +41,8 @@ export const MAX_PREVIOUS_SESSIONS = 4;
 /** X3DH ephemeral keys remembered per peer so a replayed initial message cannot open a new session. */
 const MAX_USED_BASE_KEYS = 64;
 const HEADER_LABEL = label('backchannel/header/v1');
+/** Envelopes sealed before header nonces were random: opened (their nonce derived), never made. */
+const LEGACY_ENVELOPE_VERSION = 1;
 const FLAG_PREFIX = 1;
 const FLAG_OPK = 2;
 
@@ -60,6 +65,7 @@ export interface PeerSessions {
 
 /** A parsed envelope. */
 interface Envelope {
+  version: number;
   prefix: X3dhPrefix | null;
   header: RatchetHeader;
   clear: Uint8Array;
@@ -68,10 +74,10 @@ interface Envelope {
 
 /** The clear envelope bytes before the ratchet header: version, flags and any X3DH prefix. */
 function encodePrefix(prefix: X3dhPrefix | null): Uint8Array {
-  if (prefix === null) return Uint8Array.of(PROTOCOL_VERSION, 0);
+  if (prefix === null) return Uint8Array.of(HEADER_ENVELOPE_VERSION, 0);
   // One allocation: version ‖ flags ‖ ik (32) ‖ ek (32) ‖ spkId (u32 BE) [‖ opkId (u32 BE)].
   const out = new Uint8Array(prefix.opkId === null ? 70 : 74);
-  out[0] = PROTOCOL_VERSION;
+  out[0] = HEADER_ENVELOPE_VERSION;
   out[1] = FLAG_PREFIX | (prefix.opkId === null ? 0 : FLAG_OPK);
   out.set(bytesOf(prefix.ik, 32), 2);
   out.set(bytesOf(prefix.ek, 32), 34);
@@ -82,7 +88,8 @@ function encodePrefix(prefix: X3dhPrefix | null): Uint8Array {
 
 function parseEnvelope(bytes: Uint8Array): Envelope {
   const r = new ByteReader(bytes, 'decrypt_failed');
-  if (r.u8() !== PROTOCOL_VERSION) throw new BackchannelError('decrypt_failed', 'unknown envelope version');
+  const version = r.u8();
+  if (version !== HEADER_ENVELOPE_VERSION && version !== LEGACY_ENVELOPE_VERSION) throw new BackchannelError('decrypt_failed', 'unknown envelope version');
   const flags = r.u8();
   if ((flags & ~(FLAG_PREFIX | FLAG_OPK)) !== 0 || flags === FLAG_OPK) {
     throw new BackchannelError('decrypt_failed', 'unknown envelope flags');
@@ -98,16 +105,16 @@ function parseEnvelope(bytes: Uint8Array): Envelope {
   const header = readRatchetHeader(r);
   const clear = bytes.subarray(0, r.position);
   const ciphertext = r.take(r.remaining);
-  return { prefix, header, clear, ciphertext };
+  return { version, prefix, header, clear, ciphertext };
 }
 
 /** The envelope AD before the clear envelope bytes. */
-function envelopeAd(channel: BytesLike, sender: BytesLike, recipient: BytesLike, clearWithoutHeader: Uint8Array): Uint8Array {
+function envelopeAd(channel: BytesLike, sender: BytesLike, recipient: BytesLike, clearWithoutHeader: Uint8Array, version = HEADER_ENVELOPE_VERSION): Uint8Array {
   // One allocation: label ‖ version ‖ channel (16) ‖ sender (32) ‖ recipient (32) ‖ clear bytes.
   const at = HEADER_LABEL.length;
   const out = new Uint8Array(at + 1 + 16 + 32 + 32 + clearWithoutHeader.length);
   out.set(HEADER_LABEL, 0);
-  out[at] = PROTOCOL_VERSION;
+  out[at] = version;
   out.set(bytesOf(channel, 16, 'channel'), at + 1);
   out.set(bytesOf(sender, 32, 'sender key'), at + 17);
   out.set(bytesOf(recipient, 32, 'recipient key'), at + 49);
@@ -190,7 +197,8 @@ export async function sessionDecrypt(
   envelope: Uint8Array,
 ): Promise<SessionDecrypted> {
   const env = parseEnvelope(envelope);
-  const ad = envelopeAd(channel, sender, self.dhPublic, env.clear.subarray(0, env.clear.length - 40));
+  const ad = envelopeAd(channel, sender, self.dhPublic, env.clear.subarray(0, env.clear.length - 40), env.version);
+  const nonceFrom = env.version === LEGACY_ENVELOPE_VERSION ? 'derived' : 'carried';
   if (env.prefix !== null) {
     if (env.prefix.ik !== sender) throw new BackchannelError('integrity_forged_sender', 'prefix names another sender');
     const known = sessions && [sessions.active, ...sessions.previous].find((s) => s.baseKey === env.prefix!.ek);
@@ -201,7 +209,7 @@ export async function sessionDecrypt(
       const x = await x3dhRespond(self, prekeys, channel, env.prefix);
       const ratchet = initRatchetResponder(x.sharedSecret, x.ourRatchetKey);
       x.sharedSecret.fill(0);
-      const opened = ratchetDecrypt(ratchet, env.header, env.ciphertext, ad);
+      const opened = ratchetDecrypt(ratchet, env.header, env.ciphertext, ad, nonceFrom);
       const session: Session = { ratchet: opened.state, baseKey: env.prefix.ek, pendingPrefix: null };
       return { sessions: promote(sessions, session, env.prefix.ek), prekeys: x.prekeys, payload: opened.plaintext };
     }
@@ -212,7 +220,7 @@ export async function sessionDecrypt(
   for (const s of candidates) {
     if (env.prefix !== null && s.baseKey !== env.prefix.ek) continue;
     try {
-      const opened = ratchetDecrypt(s.ratchet, env.header, env.ciphertext, ad);
+      const opened = ratchetDecrypt(s.ratchet, env.header, env.ciphertext, ad, nonceFrom);
       // Anything received in a session we initiated proves the peer ran its half: stop the prefix.
       const session: Session = { ...s, ratchet: opened.state, pendingPrefix: null };
       return { sessions: promote(sessions, session), prekeys, payload: opened.plaintext };

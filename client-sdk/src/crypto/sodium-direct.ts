@@ -39,12 +39,12 @@ export interface DirectSodium {
   /** `crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key)`: throws when it does not authenticate. */
   aeadDecrypt(ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
   /**
-   * {@link aeadEncrypt} under key = subkey 1 (32 bytes) and nonce = subkey 2 (24 bytes) of
-   * `baseKey` in `context`, derived where they are used: neither ever becomes a JavaScript array.
+   * {@link aeadEncrypt} with `nonce` under key = subkey 1 (32 bytes) of `baseKey` in `context`,
+   * derived where it is used: the key never becomes a JavaScript array.
    */
-  aeadEncryptUnderSubkeys(message: Uint8Array, ad: Uint8Array, baseKey: Uint8Array, context: string): Uint8Array;
-  /** {@link aeadDecrypt} under the subkeys {@link aeadEncryptUnderSubkeys} uses. */
-  aeadDecryptUnderSubkeys(ciphertext: Uint8Array, ad: Uint8Array, baseKey: Uint8Array, context: string): Uint8Array;
+  aeadEncryptUnderSubkey(message: Uint8Array, ad: Uint8Array, nonce: Uint8Array, baseKey: Uint8Array, context: string): Uint8Array;
+  /** {@link aeadDecrypt} under the subkey {@link aeadEncryptUnderSubkey} uses. */
+  aeadDecryptUnderSubkey(ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8Array, baseKey: Uint8Array, context: string): Uint8Array;
 }
 
 const KDF_KEY_BYTES = 32;
@@ -94,15 +94,13 @@ function wrapperSubkey(length: number, id: number, context: string, key: Uint8Ar
   return sodium.crypto_kdf_derive_from_key(length, BigInt(id), context, key);
 }
 
-/** Runs `use` with subkeys 1 (32 B) and 2 (24 B) of `baseKey`, then zeroes them. */
-function withWrapperSubkeys<T>(baseKey: Uint8Array, context: string, use: (key: Uint8Array, nonce: Uint8Array) => T): T {
+/** Runs `use` with subkey 1 (32 B) of `baseKey`, then zeroes it. */
+function withWrapperSubkey<T>(baseKey: Uint8Array, context: string, use: (key: Uint8Array) => T): T {
   const key = wrapperSubkey(AEAD_KEY_BYTES, 1, context, baseKey);
-  const nonce = wrapperSubkey(AEAD_NONCE_BYTES, 2, context, baseKey);
   try {
-    return use(key, nonce);
+    return use(key);
   } finally {
     key.fill(0);
-    nonce.fill(0);
   }
 }
 
@@ -110,14 +108,14 @@ const viaWrappers: DirectSodium = {
   deriveSubkey: wrapperSubkey,
   aeadEncrypt: (message, ad, nonce, key) => sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(message, ad, null, nonce, key),
   aeadDecrypt: (ciphertext, ad, nonce, key) => sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key),
-  aeadEncryptUnderSubkeys: (message, ad, baseKey, context) =>
-    withWrapperSubkeys(baseKey, context, (key, nonce) => sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(message, ad, null, nonce, key)),
-  aeadDecryptUnderSubkeys: (ciphertext, ad, baseKey, context) =>
-    withWrapperSubkeys(baseKey, context, (key, nonce) => sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key)),
+  aeadEncryptUnderSubkey: (message, ad, nonce, baseKey, context) =>
+    withWrapperSubkey(baseKey, context, (key) => sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(message, ad, null, nonce, key)),
+  aeadDecryptUnderSubkey: (ciphertext, ad, nonce, baseKey, context) =>
+    withWrapperSubkey(baseKey, context, (key) => sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key)),
 };
 
-/** Where an AEAD key and nonce come from: given, or derived from a base key. */
-type Keying = { key: Uint8Array; nonce: Uint8Array } | { baseKey: Uint8Array; context: string };
+/** Where an AEAD key comes from (given, or derived from a base key), and the nonce. */
+type Keying = { nonce: Uint8Array } & ({ key: Uint8Array } | { baseKey: Uint8Array; context: string });
 
 /**
  * The calls through `lib`'s exported C functions, or through the wrappers when `lib` is not a
@@ -149,12 +147,9 @@ export function directSodium(lib: unknown): DirectSodium {
   };
 
   const aead = (encrypt: boolean, input: Uint8Array, ad: Uint8Array, keying: Keying): Uint8Array => {
-    if ('key' in keying) {
-      checkLength('nonce', keying.nonce, AEAD_NONCE_BYTES);
-      checkLength('key', keying.key, AEAD_KEY_BYTES);
-    } else {
-      checkKdfArguments(AEAD_KEY_BYTES, 1, keying.context, keying.baseKey);
-    }
+    checkLength('nonce', keying.nonce, AEAD_NONCE_BYTES);
+    if ('key' in keying) checkLength('key', keying.key, AEAD_KEY_BYTES);
+    else checkKdfArguments(AEAD_KEY_BYTES, 1, keying.context, keying.baseKey);
     if (!encrypt && input.length < AEAD_TAG_BYTES) throw new Error('ciphertext is too short');
     const outLength = encrypt ? input.length + AEAD_TAG_BYTES : input.length - AEAD_TAG_BYTES;
     const size = DATA_AT + ad.length + input.length + outLength;
@@ -164,13 +159,12 @@ export function directSodium(lib: unknown): DirectSodium {
     const outAt = inputAt + input.length;
     const heap = lib.HEAPU8;
     let rc = 0;
+    heap.set(keying.nonce, at + NONCE_AT);
     if ('key' in keying) {
       heap.set(keying.key, at + KEY_AT);
-      heap.set(keying.nonce, at + NONCE_AT);
     } else {
       writeKdfInput(heap, at, keying.baseKey, keying.context);
       rc |= derive(at, at + KEY_AT, AEAD_KEY_BYTES, 1);
-      rc |= derive(at, at + NONCE_AT, AEAD_NONCE_BYTES, 2);
     }
     heap.set(ad, adAt);
     heap.set(input, inputAt);
@@ -199,8 +193,8 @@ export function directSodium(lib: unknown): DirectSodium {
     },
     aeadEncrypt: (message, ad, nonce, key) => aead(true, message, ad, { key, nonce }),
     aeadDecrypt: (ciphertext, ad, nonce, key) => aead(false, ciphertext, ad, { key, nonce }),
-    aeadEncryptUnderSubkeys: (message, ad, baseKey, context) => aead(true, message, ad, { baseKey, context }),
-    aeadDecryptUnderSubkeys: (ciphertext, ad, baseKey, context) => aead(false, ciphertext, ad, { baseKey, context }),
+    aeadEncryptUnderSubkey: (message, ad, nonce, baseKey, context) => aead(true, message, ad, { nonce, baseKey, context }),
+    aeadDecryptUnderSubkey: (ciphertext, ad, nonce, baseKey, context) => aead(false, ciphertext, ad, { nonce, baseKey, context }),
   };
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { authProof, sodiumReady } from '@backchannel/client-sdk';
-import { fromBase64Url } from '@backchannel/client-sdk/protocol';
+import { authSubprotocol, fromBase64Url } from '@backchannel/client-sdk/protocol';
 import type { GroupSpec } from './channels.js';
 import { Histogram, type HistogramData } from './histogram.js';
 
@@ -154,17 +154,18 @@ class Generator {
     const base = m.url;
     const url = new URL('/v1/ws', base);
     url.protocol = 'ws:';
-    url.searchParams.set('key', m.key);
+    // The ceiling forwarder (no authentication) reads the member key from the URL.
+    if (!this.#plan.auth) url.searchParams.set('key', m.key);
+    const protocols = ['backchannel.v1'];
     if (this.#plan.auth) {
       const res = await fetch(new URL('/v1/challenge', base));
       if (!res.ok) throw new Error(`challenge: HTTP ${res.status}`);
       const ch = (await res.json()) as { relayKey: string; nonce: string };
       const relayKey = fromBase64Url(ch.relayKey)!;
       const proof = authProof(fromBase64Url(secret)!, relayKey, fromBase64Url(m.key)!, relayKey, fromBase64Url(ch.nonce)!);
-      url.searchParams.set('nonce', ch.nonce);
-      url.searchParams.set('proof', Buffer.from(proof).toString('base64url'));
+      protocols.push(authSubprotocol({ key: m.key, nonce: ch.nonce, proof: Buffer.from(proof).toString('base64url') }));
     }
-    const ws = new WebSocket(url, 'backchannel.v1', { perMessageDeflate: false });
+    const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
     m.ws = ws;
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -1,5 +1,5 @@
 import { authProof, sodium } from '@backchannel/client-sdk';
-import { fromBase64Url, toBase64Url, utf8, type Challenge } from '@backchannel/client-sdk/protocol';
+import { fromBase64Url, toBase64Url, utf8, type AuthCredentials, type Challenge } from '@backchannel/client-sdk/protocol';
 
 const NONCE_RANDOM = 16;
 const NONCE_TAG = 24;
@@ -7,18 +7,25 @@ const NONCE_BYTES = NONCE_RANDOM + 8 + NONCE_TAG;
 const CHALLENGE_TTL_MS = 60_000;
 
 /** Why an authentication attempt was refused (never sent in detail to the client). */
-export type AuthFailure = 'malformed' | 'expired' | 'replayed' | 'bad_proof';
+export type AuthFailure = 'malformed' | 'expired' | 'replayed' | 'bad_proof' | 'rate_limited';
+
+/** Credentials that passed the cheap checks: well formed, a nonce this relay issued, not expired. */
+export interface Prechecked {
+  memberKey: Uint8Array;
+  nonce: Uint8Array;
+  proof: Uint8Array;
+  expiresAt: number;
+}
 
 /**
  * Issues and checks Diffie-Hellman challenges. Nonces are self-authenticating (a MAC under a key
- * derived from the relay's auth secret), so any node sharing the key can check them; each is
- * accepted once per node and only until it expires.
+ * derived from the relay's auth secret), so any node sharing the key can check them without a
+ * lookup; that each is used once, on any node, is the database's part (`store/auth-nonces.ts`).
  */
 export class Authenticator {
   readonly #relayPublic: Uint8Array;
   readonly #relaySecret: Uint8Array;
   readonly #nonceKey: Uint8Array;
-  readonly #used = new Map<string, number>();
   readonly #now: () => number;
 
   constructor(relayPublic: Uint8Array, relaySecret: Uint8Array, now: () => number = Date.now) {
@@ -38,36 +45,32 @@ export class Authenticator {
     return { relayKey: toBase64Url(this.#relayPublic), nonce: toBase64Url(nonce), expiresAt };
   }
 
-  /** Checks an upgrade's (key, nonce, proof); returns the member key bytes or the failure. */
-  verify(keyText: string, nonceText: string, proofText: string): { ok: true; memberKey: Uint8Array } | { ok: false; reason: AuthFailure } {
-    const memberKey = fromBase64Url(keyText);
-    const nonce = fromBase64Url(nonceText);
-    const proof = fromBase64Url(proofText);
+  /** The cheap checks — format, the nonce's MAC, its expiry — with no X25519 and no database. */
+  precheck(c: AuthCredentials | undefined): ({ ok: true } & Prechecked) | { ok: false; reason: AuthFailure } {
+    if (c === undefined) return { ok: false, reason: 'malformed' };
+    const memberKey = fromBase64Url(c.key);
+    const nonce = fromBase64Url(c.nonce);
+    const proof = fromBase64Url(c.proof);
     if (memberKey?.length !== 32 || nonce?.length !== NONCE_BYTES || proof?.length !== 32) return { ok: false, reason: 'malformed' };
     const expected = this.#tag(nonce.subarray(0, NONCE_RANDOM + 8));
     if (!sodium.memcmp(expected, nonce.subarray(NONCE_RANDOM + 8))) return { ok: false, reason: 'malformed' };
-    const now = this.#now();
     const expiresAt = Number(new DataView(nonce.buffer, nonce.byteOffset).getBigUint64(NONCE_RANDOM));
-    if (expiresAt < now) return { ok: false, reason: 'expired' };
-    this.#prune(now);
-    if (this.#used.has(nonceText)) return { ok: false, reason: 'replayed' };
+    if (expiresAt < this.#now()) return { ok: false, reason: 'expired' };
+    return { ok: true, memberKey, nonce, proof, expiresAt };
+  }
+
+  /** The Diffie-Hellman proof check (one X25519): true when only the member key's owner could have made it. */
+  proofValid(p: Prechecked): boolean {
     let ours: Uint8Array;
     try {
-      ours = authProof(this.#relaySecret, memberKey, memberKey, this.#relayPublic, nonce);
+      ours = authProof(this.#relaySecret, p.memberKey, p.memberKey, this.#relayPublic, p.nonce);
     } catch {
-      return { ok: false, reason: 'bad_proof' }; // a low-order point makes scalarmult throw
+      return false; // a low-order point makes scalarmult throw
     }
-    if (!sodium.memcmp(ours, proof)) return { ok: false, reason: 'bad_proof' };
-    this.#used.set(nonceText, expiresAt);
-    return { ok: true, memberKey };
+    return sodium.memcmp(ours, p.proof);
   }
 
   #tag(data: Uint8Array): Uint8Array {
     return sodium.crypto_generichash(NONCE_TAG, data, this.#nonceKey);
-  }
-
-  #prune(now: number): void {
-    if (this.#used.size < 1024) return;
-    for (const [nonce, expiresAt] of this.#used) if (expiresAt < now) this.#used.delete(nonce);
   }
 }

@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { sodium, sodiumReady } from '@backchannel/client-sdk';
-import { AUTH_PATHS, AUTH_QUERY, CLOSE_CODES, SUBPROTOCOL, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { AUTH_PATHS, CLOSE_CODES, SUBPROTOCOL, toBase64Url } from '@backchannel/client-sdk/protocol';
 import { Authenticator } from './auth.js';
+import { AuthLimiter } from './auth-limiter.js';
+import { authenticateUpgrade } from './authenticate-upgrade.js';
 import type { Config } from './config.js';
 import { Connection } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
@@ -28,6 +30,7 @@ import { Metrics } from './metrics.js';
 import { ChannelCache } from './store/channel-cache.js';
 import { CursorStore } from './store/cursors.js';
 import { MessageLog } from './store/message-log.js';
+import { useNonce } from './store/auth-nonces.js';
 import { countQueuedMessages } from './store/queue-depth.js';
 import { loadRelayKeys } from './store/relay-keys.js';
 
@@ -152,6 +155,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
   await listener.start();
 
   const auth = new Authenticator(keys.auth.publicKey, keys.auth.secretKey);
+  const authLimiter = new AuthLimiter();
   let ready = true;
   const isReady = async (): Promise<boolean> => {
     if (!ready) return false;
@@ -177,7 +181,23 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
 
   const reject = (socket: Duplex, status: number, code: string): void => {
     const body = JSON.stringify({ code });
-    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 503 ? 'Service Unavailable' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 429 ? 'Too Many Requests' : status === 403 ? 'Forbidden' : status === 503 ? 'Service Unavailable' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+  };
+
+  /** Opens the socket of an authenticated upgrade. */
+  const accept = (req: IncomingMessage, socket: Duplex, head: Buffer, memberKey: Uint8Array): void => {
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const memberText = toBase64Url(memberKey);
+      const conn = new Connection(ws, socket, memberKey, memberText, ctx);
+      const unregister = connections.add(conn);
+      metrics.connections.inc();
+      ws.on('error', () => ws.terminate());
+      ws.on('close', () => {
+        conn.disposed();
+        unregister();
+        metrics.connections.dec();
+      });
+    });
   };
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -194,24 +214,23 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       return reject(socket, 403, 'origin_forbidden');
     }
     // Authenticate before a socket exists: a bad proof costs the caller a 401 and nothing else.
-    const result = auth.verify(url.searchParams.get(AUTH_QUERY.key) ?? '', url.searchParams.get(AUTH_QUERY.nonce) ?? '', url.searchParams.get(AUTH_QUERY.proof) ?? '');
-    if (!result.ok) {
-      metrics.errors.inc({ code: 'auth_failed' });
-      logger.info({ event: 'auth_refused', reason: result.reason }, 'authentication refused');
-      return reject(socket, 401, 'auth_failed');
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const memberText = toBase64Url(result.memberKey);
-      const conn = new Connection(ws, socket, result.memberKey, memberText, ctx);
-      const unregister = connections.add(conn);
-      metrics.connections.inc();
-      ws.on('error', () => ws.terminate());
-      ws.on('close', () => {
-        conn.disposed();
-        unregister();
-        metrics.connections.dec();
-      });
-    });
+    void authenticateUpgrade(req, { auth, limiter: authLimiter, useNonce: (nonce, expiresAt) => useNonce(db.pool, nonce, expiresAt, Date.now()) }).then(
+      (result) => {
+        if (socket.destroyed) return;
+        if (!ready) return reject(socket, 503, 'unavailable');
+        if (!result.ok) {
+          const limited = result.reason === 'rate_limited';
+          metrics.errors.inc({ code: limited ? 'auth_rate_limited' : 'auth_failed' });
+          logger.info({ event: 'auth_refused', reason: result.reason }, 'authentication refused');
+          return reject(socket, limited ? 429 : 401, limited ? 'auth_rate_limited' : 'auth_failed');
+        }
+        accept(req, socket, head, result.memberKey);
+      },
+      (err: unknown) => {
+        logger.warn({ event: 'auth_unavailable', err }, 'authentication could not use the database');
+        reject(socket, 503, 'unavailable');
+      },
+    );
   });
 
   const sweeper = new RetentionSweeper(ctx, config.BACKCHANNEL_RETENTION_SWEEP_MS);

@@ -16,7 +16,7 @@ import {
   type FetchLike,
   type WebSocketConstructor,
 } from '@backchannel/client-sdk';
-import { fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { fromBase64Url, readAuthSubprotocol, toBase64Url } from '@backchannel/client-sdk/protocol';
 import { createLogger } from '../../server/src/logger.js';
 import { approveMember, type RawMember } from '../support/members.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
@@ -48,8 +48,8 @@ async function capturingMember(relayUrl: string, captured: Captured): Promise<Ra
   };
   class CapturingWebSocket extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
-      const proof = new URL(url).searchParams.get('proof');
-      if (proof !== null) captured.proofs.push(proof);
+      const proof = readAuthSubprotocol(typeof protocols === 'string' ? [protocols] : (protocols ?? []))?.proof;
+      if (proof !== undefined) captured.proofs.push(proof);
       super(url, protocols);
     }
   }

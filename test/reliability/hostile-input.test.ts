@@ -6,7 +6,7 @@ import { tableCounts } from '../support/load.js';
 import { openChannel, type OpenChannel, type RawMember } from '../support/members.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 import { Bystanders } from './support/bystanders.js';
-import { RawClient, socketUrl } from './support/raw-client.js';
+import { RawClient, socketOffer } from './support/raw-client.js';
 
 // Issue #2's hostile-input list, one test each: the answer's code, the bystanders unharmed, and
 // not one row added or changed in any table.
@@ -98,12 +98,11 @@ describe('hostile input (issue #2)', () => {
   it('refuses an upgrade with a bad Diffie-Hellman answer (or none) with HTTP 401 and no socket', async () => {
     const kp = sodium.crypto_box_keypair();
     const id = { publicKey: kp.publicKey, secretKey: kp.privateKey };
-    const bad = await socketUrl(relay.url, id, (proof) => proof.map((b, i) => (i === 0 ? b ^ 1 : b)));
-    const none = new URL(await socketUrl(relay.url, id));
-    none.searchParams.delete('proof');
-    for (const url of [bad, none.toString()]) {
+    const bad = await socketOffer(relay.url, id, (proof) => proof.map((b, i) => (i === 0 ? b ^ 1 : b)));
+    const none = { ...(await socketOffer(relay.url, id)), protocols: [SUBPROTOCOL] };
+    for (const offer of [bad, none]) {
       const status = await new Promise<number>((resolve) => {
-        const ws = new WebSocket(url, SUBPROTOCOL);
+        const ws = new WebSocket(offer.url, offer.protocols);
         ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
         ws.once('open', () => resolve(101));
         ws.once('error', () => resolve(-1));

@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'rate_limited',
   // Authentication and authorization
   'auth_failed',
+  'auth_rate_limited',
   'forbidden',
   'not_member',
   'wrong_role',

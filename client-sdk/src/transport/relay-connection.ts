@@ -1,12 +1,12 @@
 import { authProof } from '../auth-proof.js';
 import {
   AUTH_PATHS,
-  AUTH_QUERY,
   BackchannelError,
   CLOSE_CODES,
   Challenge,
   RelayFrame,
   SUBPROTOCOL,
+  authSubprotocol,
   fromBase64Url,
   toBase64Url,
   type ClientFrame,
@@ -253,11 +253,10 @@ export class RelayConnection {
       const proof = authProof(secretKey, relayKey, publicKey, relayKey, nonce);
       const wsUrl = new URL(AUTH_PATHS.socket, this.#options.url);
       wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
-      wsUrl.searchParams.set(AUTH_QUERY.key, toBase64Url(publicKey));
-      wsUrl.searchParams.set(AUTH_QUERY.nonce, challenge.nonce);
-      wsUrl.searchParams.set(AUTH_QUERY.proof, toBase64Url(proof));
+      // The credentials travel as an offered subprotocol, not in the URL (see AUTH_SUBPROTOCOL_PREFIX).
+      const credentials = authSubprotocol({ key: toBase64Url(publicKey), nonce: challenge.nonce, proof: toBase64Url(proof) });
       if (this.#state === 'closed') return;
-      const ws = new this.#platform.WebSocket(wsUrl.toString(), SUBPROTOCOL);
+      const ws = new this.#platform.WebSocket(wsUrl.toString(), [SUBPROTOCOL, credentials]);
       this.#ws = ws;
       ws.onopen = () => this.#onOpen(ws);
       ws.onmessage = (ev) => this.#onMessage(ev.data);

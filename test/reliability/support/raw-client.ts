@@ -1,9 +1,9 @@
 import WebSocket from 'ws';
 import { authProof, sodium, sodiumReady } from '@backchannel/client-sdk';
-import { AUTH_PATHS, AUTH_QUERY, Challenge, RelayFrame, SUBPROTOCOL, fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { AUTH_PATHS, Challenge, RelayFrame, SUBPROTOCOL, authSubprotocol, fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
 
-/** The upgrade URL for `identity`, with a fresh challenge answered correctly (or not). */
-export async function socketUrl(relayUrl: string, identity: { publicKey: Uint8Array; secretKey: Uint8Array }, tamper?: (proof: Uint8Array) => Uint8Array): Promise<string> {
+/** What to open for `identity`: the socket URL and the subprotocols, with a fresh challenge answered correctly (or not). */
+export async function socketOffer(relayUrl: string, identity: { publicKey: Uint8Array; secretKey: Uint8Array }, tamper?: (proof: Uint8Array) => Uint8Array): Promise<{ url: string; protocols: string[] }> {
   await sodiumReady();
   const res = await fetch(new URL(AUTH_PATHS.challenge, relayUrl));
   const challenge = Challenge.parse(await res.json());
@@ -12,10 +12,8 @@ export async function socketUrl(relayUrl: string, identity: { publicKey: Uint8Ar
   if (tamper !== undefined) proof = tamper(proof);
   const url = new URL(AUTH_PATHS.socket, relayUrl);
   url.protocol = 'ws:';
-  url.searchParams.set(AUTH_QUERY.key, toBase64Url(identity.publicKey));
-  url.searchParams.set(AUTH_QUERY.nonce, challenge.nonce);
-  url.searchParams.set(AUTH_QUERY.proof, toBase64Url(proof));
-  return url.toString();
+  const credentials = authSubprotocol({ key: toBase64Url(identity.publicKey), nonce: challenge.nonce, proof: toBase64Url(proof) });
+  return { url: url.toString(), protocols: [SUBPROTOCOL, credentials] };
 }
 
 /**
@@ -57,7 +55,8 @@ export class RawClient {
       const kp = sodium.crypto_box_keypair();
       return { publicKey: kp.publicKey, secretKey: kp.privateKey };
     })();
-    const ws = new WebSocket(await socketUrl(relayUrl, id), SUBPROTOCOL, { maxPayload: options.maxPayload ?? 64 * 1024 * 1024 });
+    const offer = await socketOffer(relayUrl, id);
+    const ws = new WebSocket(offer.url, offer.protocols, { maxPayload: options.maxPayload ?? 64 * 1024 * 1024 });
     const client = new RawClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

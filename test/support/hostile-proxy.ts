@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { SUBPROTOCOL, type ClientFrame, type RelayFrame } from '@backchannel/client-sdk/protocol';
+import { SUBPROTOCOL, readAuthSubprotocol, type ClientFrame, type RelayFrame } from '@backchannel/client-sdk/protocol';
 
 /** Which member a proxied socket belongs to. */
 export interface Link {
@@ -51,8 +51,10 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
   };
   server.on('upgrade', (req, socket, head) => {
     const path = req.url ?? '/';
-    const member = new URL(path, 'http://x').searchParams.get('key') ?? '';
-    const up = new WebSocket(new URL(path, upstream.replace(/^http/, 'ws')), SUBPROTOCOL);
+    // The credentials ride as an offered subprotocol: pass every one on.
+    const offered = (req.headers['sec-websocket-protocol'] ?? SUBPROTOCOL).split(',').map((p) => p.trim());
+    const member = readAuthSubprotocol(offered)?.key ?? '';
+    const up = new WebSocket(new URL(path, upstream.replace(/^http/, 'ws')), offered);
     up.on('unexpected-response', () => socket.destroy());
     up.on('error', () => socket.destroy());
     up.on('open', () => {

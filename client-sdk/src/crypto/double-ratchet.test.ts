@@ -5,6 +5,7 @@ import { toBase64Url as b64 } from '../protocol/index.js';
 import {
   MAX_SKIP,
   RATCHET_NONCE_BYTES,
+  SKIPPED_KEY_LIFETIME,
   initRatchetInitiator,
   initRatchetResponder,
   ratchetDecrypt,
@@ -249,5 +250,29 @@ describe('Double Ratchet', () => {
     // Both still authenticate (to a receiver restored to the same point): only the nonce changed.
     expect(recv(bob, first.wire).text).toBe(p1);
     expect(recv(bob, again.wire).text).toBe(p2);
+  });
+
+  it('deletes a skipped key once SKIPPED_KEY_LIFETIME later messages were read: the held-back message no longer opens', async () => {
+    let { alice, bob } = await pair();
+    const held: Wire[] = [];
+    for (const i of [0, 1]) {
+      const out = send(alice, `held back ${i}`);
+      alice = out.state;
+      held.push(out.wire);
+    }
+    // Everything after the two held-back messages is read: their keys wait as skipped keys.
+    for (let i = 0; i < SKIPPED_KEY_LIFETIME - 1; i++) {
+      const out = send(alice, `m${i}`);
+      alice = out.state;
+      bob = recv(bob, out.wire).state;
+    }
+    expect(Object.keys(bob.skipped)).toHaveLength(2);
+    // The first held-back message is still in time (the lifetime-th later message); one more expires the other key.
+    bob = recv(bob, held[0]!).state;
+    expect(Object.keys(bob.skipped)).toHaveLength(1);
+    const more = send(alice, 'one more');
+    bob = recv(bob, more.wire).state;
+    expect(bob.skipped).toEqual({});
+    expect(code(() => recv(bob, held[1]!))).toBe('integrity_replay');
   });
 });

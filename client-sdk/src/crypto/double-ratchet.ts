@@ -11,7 +11,8 @@
  * Bounds: a header's counter `n` or previous-chain length `pn` of 2^32-1 or more, or a message
  * that would need more than {@link MAX_SKIP} skipped keys, is refused with
  * `counter_out_of_range` before any key is derived, so a huge counter costs nothing. Stored
- * skipped keys are capped at {@link MAX_SKIP} per session (oldest evicted first).
+ * skipped keys are capped at {@link MAX_SKIP} per session (oldest evicted first) and expire
+ * after {@link SKIPPED_KEY_LIFETIME} later messages.
  */
 import { BackchannelError } from '../protocol/index.js';
 import { sodium } from '../sodium.js';
@@ -22,6 +23,13 @@ import { direct } from './sodium-direct.js';
 
 /** Most skipped message keys a session keeps, and most one message may make it skip. */
 export const MAX_SKIP = 1000;
+/**
+ * A skipped message key is deleted once this many later messages of the session have been
+ * read: a message held back longer (by the relay, or lost) can no longer be read, and a device
+ * seized later holds no key for it. Counted in messages, not time, so the ratchet stays a pure
+ * function of its inputs and no one who controls a clock can keep a key alive.
+ */
+export const SKIPPED_KEY_LIFETIME = 500;
 /** Counters at or above this value are refused (the u32 maximum is reserved). */
 export const MAX_COUNTER = 0xffff_ffff;
 /** Past peer ratchet keys remembered so a replay of an old chain is named as such. */
@@ -51,6 +59,10 @@ export interface RatchetState {
   pn: number;
   /** Skipped message keys by `"<ratchet key>.<n>"`, oldest first. */
   skipped: Record<string, string>;
+  /** For each skipped key, {@link RatchetState.received} when it was stored (absent: 0). */
+  skippedAt?: Record<string, number>;
+  /** Messages read in this session (absent: 0), the clock skipped keys expire by. */
+  received?: number;
   /** Peer ratchet keys replaced by newer ones, newest first. */
   previousTheirs: string[];
 }
@@ -119,7 +131,22 @@ function open(mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, nonceFrom:
 }
 
 function clone(state: RatchetState): RatchetState {
-  return { ...state, ours: { ...state.ours }, skipped: { ...state.skipped }, previousTheirs: [...state.previousTheirs] };
+  return { ...state, ours: { ...state.ours }, skipped: { ...state.skipped }, skippedAt: { ...state.skippedAt }, previousTheirs: [...state.previousTheirs] };
+}
+
+/** Counts one more message read, and deletes the skipped keys that have outlived their lifetime. */
+function countReceived(state: RatchetState): void {
+  const received = (state.received ?? 0) + 1;
+  state.received = received;
+  const at = state.skippedAt ?? {};
+  for (const id of Object.keys(state.skipped)) {
+    if (received - (at[id] ?? 0) > SKIPPED_KEY_LIFETIME) forget(state, id);
+  }
+}
+
+function forget(state: RatchetState, id: string): void {
+  delete state.skipped[id];
+  if (state.skippedAt) delete state.skippedAt[id];
 }
 
 /** Starts the initiator's ratchet from the X3DH secret and the responder's signed prekey. */
@@ -197,7 +224,7 @@ function checkBounds(state: RatchetState, h: RatchetHeader): void {
   }
   if (skippedId(h.dh, h.n) in state.skipped) return;
   if (h.dh === state.theirs) {
-    if (h.n < state.nr) throw new BackchannelError('integrity_replay', 'message key already used');
+    if (h.n < state.nr) throw new BackchannelError('integrity_replay', 'message key already used (or expired)');
     if (h.n - state.nr > MAX_SKIP) throw new BackchannelError('counter_out_of_range', 'too many skipped messages');
     return;
   }
@@ -215,13 +242,15 @@ function skipUntil(state: RatchetState, until: number): void {
   let ck = bytesOf(state.recvChain, 32);
   while (state.nr < until) {
     const [nextCk, mk] = kdfChain(ck);
-    state.skipped[skippedId(state.theirs, state.nr)] = b64(mk);
+    const id = skippedId(state.theirs, state.nr);
+    state.skipped[id] = b64(mk);
+    (state.skippedAt ??= {})[id] = state.received ?? 0;
     ck = nextCk;
     state.nr += 1;
   }
   state.recvChain = b64(ck);
   const ids = Object.keys(state.skipped);
-  for (let i = 0; i < ids.length - MAX_SKIP; i++) delete state.skipped[ids[i]!];
+  for (let i = 0; i < ids.length - MAX_SKIP; i++) forget(state, ids[i]!);
 }
 
 function dhRatchet(state: RatchetState, theirNew: string): void {
@@ -262,7 +291,8 @@ export function ratchetDecrypt(
   const stored = next.skipped[id];
   if (stored !== undefined) {
     const plaintext = open(bytesOf(stored, 32), ciphertext, ad, nonceFrom);
-    delete next.skipped[id];
+    forget(next, id);
+    countReceived(next);
     return { state: next, plaintext };
   }
   try {
@@ -278,7 +308,9 @@ export function ratchetDecrypt(
   const [ck, mk] = kdfChain(bytesOf(next.recvChain!, 32));
   next.recvChain = b64(ck);
   next.nr += 1;
-  return { state: next, plaintext: open(mk, ciphertext, ad, nonceFrom) };
+  const plaintext = open(mk, ciphertext, ad, nonceFrom);
+  countReceived(next);
+  return { state: next, plaintext };
 }
 
 /**

@@ -18,6 +18,8 @@ import { generateMemberKeys } from './member-keys.js';
 import { addOneTimePrekeys, createPrekeyState, currentSignedPrekey, rotateSignedPrekey } from './prekeys.js';
 import { RECEIPT_CHAIN_GENESIS, nextReceiptChain } from './receipt-chain.js';
 import { MemoryKeyStore } from '../keystore/memory-key-store.js';
+import { RATCHET_NONCE_BYTES, encodeRatchetHeader } from './double-ratchet.js';
+import { derivePairKey, openEnvelope, sealEnvelope, type OpenedEnvelope } from './header-envelope.js';
 
 const channel = toBase64Url(new Uint8Array(16).fill(3));
 
@@ -146,13 +148,25 @@ describe('group messages', () => {
     }
   });
 
-  it('keeps every header under the protocol limit, X3DH prefix included', async () => {
+  it('makes every header one size, so the relay cannot tell which pairs have never answered each other', async () => {
     const relay = new FakeRelay();
-    const [a, b] = [await newParty(), await newParty()];
-    const sent = await send(relay, a, [b], 'x');
-    const header = fromBase64Url(sent.message.headers[b.key]!)!;
-    expect(header.length).toBeLessThan(LIMITS.maxHeaderBytes);
-    expect(header.length).toBeLessThan(450);
+    const [a, b, c] = [await newParty(), await newParty(), await newParty()];
+    const first = await send(relay, a, [b, c], 'x');
+    expectDelivered(await open(b, first.deliveries[b.key]!), 'x');
+    expectDelivered(await open(c, first.deliveries[c.key]!), 'x');
+    // b answers a; c never does, so a's headers to c still carry the X3DH prefix, to b not.
+    const reply = await send(relay, b, [a, c], 'reply');
+    expectDelivered(await open(a, reply.deliveries[a.key]!), 'reply');
+    const later = await seal(relay, a, [b, c], 'y', 'a-much-longer-client-message-id-0123456789-0123456789-0123456789');
+    const sizes = [first.message, reply.message, later].flatMap((m) => Object.values(m.headers).map((h) => fromBase64Url(h)!.length));
+    expect(new Set(sizes).size).toBe(1);
+    expect(sizes[0]!).toBeLessThan(LIMITS.maxHeaderBytes);
+    // And nothing in clear tells them apart: not even the flags byte is readable.
+    const [toB, toC] = [fromBase64Url(later.headers[b.key]!)!, fromBase64Url(later.headers[c.key]!)!];
+    expect(toB[0]).toBe(2);
+    expect(() => openEnvelope(toC, { channel, sender: a.key, recipient: c.key }, derivePairKey(b.state.self.dhSecret, b.key, a.key, channel))).toThrow();
+    expect(openEnvelope(toC, { channel, sender: a.key, recipient: c.key }, derivePairKey(c.state.self.dhSecret, c.key, a.key, channel)).prefix).not.toBeNull();
+    expect(openEnvelope(toB, { channel, sender: a.key, recipient: b.key }, derivePairKey(b.state.self.dhSecret, b.key, a.key, channel)).prefix).toBeNull();
   });
 
   it('pads bodies to size buckets, hiding the exact length', async () => {
@@ -318,15 +332,17 @@ describe('group messages', () => {
     expectDelivered(await open(a, reply.deliveries[a.key]!), 'reply');
     const plain = await send(relay, a, [b], 'plain');
     const d = plain.deliveries[b.key]!;
-    const bytes = fromBase64Url(d.header)!.slice();
-    // No prefix now: version, flags, then dh (32) ‖ pn (4) ‖ n (4).
-    expect(bytes[1]).toBe(0);
-    bytes.set([0xff, 0xff, 0xff, 0xff], 2 + 32 + 4);
+    // Only a member holding the pair key can write a header (a malicious peer, not the relay):
+    // it rewrites the counters inside and seals the header again.
+    const ids = { channel, sender: a.key, recipient: b.key };
+    const pairKey = derivePairKey(b.state.self.dhSecret, b.key, a.key, channel);
+    const opened = openEnvelope(fromBase64Url(d.header)!, ids, pairKey);
+    expect(opened.prefix).toBeNull();
+    const withCounters = (pn: number, n: number) =>
+      toBase64Url(sealEnvelope(pairKey, ids, opened.clear, encodeRatchetHeader({ ...opened.header, pn, n }), opened.ciphertext));
     const started = performance.now();
-    expect(rejectedCode(await openGroupMessage(b.state, { ...d, header: toBase64Url(bytes) }))).toBe('counter_out_of_range');
-    bytes.set([0, 0, 0, 0], 2 + 32 + 4);
-    bytes.set([0xff, 0xff, 0xff, 0xff], 2 + 32);
-    expect(rejectedCode(await openGroupMessage(b.state, { ...d, header: toBase64Url(bytes) }))).toBe('counter_out_of_range');
+    expect(rejectedCode(await openGroupMessage(b.state, { ...d, header: withCounters(opened.header.pn, 0xffff_ffff) }))).toBe('counter_out_of_range');
+    expect(rejectedCode(await openGroupMessage(b.state, { ...d, header: withCounters(0xffff_ffff, opened.header.n) }))).toBe('counter_out_of_range');
     expect(performance.now() - started).toBeLessThan(5000);
     expectDelivered(await open(b, d), 'plain');
   });
@@ -399,13 +415,14 @@ describe('group messages', () => {
     const before = (await send(relay, alice, [bob], 'sent before the restore')).deliveries[bob.key]!;
     alice.state = backup;
     const after = (await send(relay, alice, [bob], 'sent after the restore')).deliveries[bob.key]!;
-    const [h1, h2] = [fromBase64Url(before.header)!, fromBase64Url(after.header)!];
-    // Version 2 envelopes; the clear part (flags, X3DH prefix, ratchet header) is the same: same message key.
-    expect([h1[0], h2[0]]).toEqual([2, 2]);
-    // version, flags, X3DH prefix (Alice has not heard from Bob yet: 72 bytes with a one-time prekey), ratchet header.
-    const nonceAt = 2 + (h1[1] === 0 ? 0 : h1[1] === 3 ? 72 : 68) + 40;
-    expect(toBase64Url(h2.subarray(0, nonceAt))).toBe(toBase64Url(h1.subarray(0, nonceAt)));
-    expect(toBase64Url(h2.subarray(nonceAt, nonceAt + 24))).not.toBe(toBase64Url(h1.subarray(nonceAt, nonceAt + 24)));
+    // Same chain position, same message key: the (hidden) ratchet headers are equal...
+    const ids = { channel, sender: alice.key, recipient: bob.key };
+    const pairKey = derivePairKey(bob.state.self.dhSecret, bob.key, alice.key, channel);
+    const [e1, e2] = [before, after].map((d) => openEnvelope(fromBase64Url(d.header)!, ids, pairKey)) as [OpenedEnvelope, OpenedEnvelope];
+    expect(e2.header).toEqual(e1.header);
+    // ...but the nonce under that key is fresh.
+    const nonce = (e: OpenedEnvelope) => toBase64Url(e.ciphertext.subarray(0, RATCHET_NONCE_BYTES));
+    expect(nonce(e2)).not.toBe(nonce(e1));
     expectDelivered(await open(bob, before), 'sent before the restore');
     expect(rejectedCode(await open(bob, after))).toBe('integrity_replay');
   });

@@ -184,7 +184,7 @@ export async function sealGroupMessage(
     if (r === me) throw new RangeError('a message is never encrypted to its sender');
     const peer = sessions[r];
     if (!peer || !canSendTo(peer)) throw new RangeError(`no session with recipient ${r}: call startSession first`);
-    const out = sessionEncrypt(peer, channel, sender, r, payload);
+    const out = sessionEncrypt(peer, state.self, channel, sender, r, payload);
     sessions[r] = out.sessions;
     headers[r] = b64(out.envelope);
   }
@@ -353,6 +353,6 @@ export async function forgeGroupMessage(
     transcript: nextTranscript(bytesOf(prev, 32), enc.bodyHash, enc.commitment, counter),
     lastReceipt: null,
   });
-  const envelope = sessionForgeIncoming(peer, state.channel, input.sender, state.self.dhPublic, payload);
+  const envelope = sessionForgeIncoming(peer, state.self, state.channel, input.sender, payload);
   return { headers: { [state.self.dhPublic]: b64(envelope) }, body: b64(enc.body), commitment: b64(enc.commitment) };
 }

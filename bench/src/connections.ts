@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { authProof, sodium, sodiumReady } from '@backchannel/client-sdk';
-import { fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { SUBPROTOCOL, fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
 import { rssBytes } from './proc-sampler.js';
 import { progress } from './progress.js';
 import { REPO_ROOT, TSX_FLAGS, startRelayProcess, type BenchDatabase } from './relay-under-test.js';
@@ -109,7 +109,7 @@ async function openIdle(url: string, n: number): Promise<Reply> {
     u.searchParams.set('key', toBase64Url(kp.publicKey));
     u.searchParams.set('nonce', ch.nonce);
     u.searchParams.set('proof', toBase64Url(proof));
-    const ws = new WebSocket(u, 'backchannel.v1', { perMessageDeflate: false });
+    const ws = new WebSocket(u, SUBPROTOCOL, { perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { authProof, sodiumReady } from '@backchannel/client-sdk';
-import { fromBase64Url } from '@backchannel/client-sdk/protocol';
+import { SUBPROTOCOL, fromBase64Url } from '@backchannel/client-sdk/protocol';
 import type { GroupSpec } from './channels.js';
 import { Histogram, type HistogramData } from './histogram.js';
 
@@ -164,7 +164,7 @@ class Generator {
       url.searchParams.set('nonce', ch.nonce);
       url.searchParams.set('proof', Buffer.from(proof).toString('base64url'));
     }
-    const ws = new WebSocket(url, 'backchannel.v1', { perMessageDeflate: false });
+    const ws = new WebSocket(url, SUBPROTOCOL, { perMessageDeflate: false });
     m.ws = ws;
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -18,8 +18,8 @@ export async function disclosureTour(relay: string): Promise<DisclosureTour> {
   const host = await convene({ relay, store: new MemoryKeyStore(), platform });
   const alice = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
   const bob = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
-  await alice.approve(bob.memberKey);
-  await bob.approve(alice.memberKey);
+  await alice.approve(bob.memberKey, { fingerprint: await bob.myFingerprint() });
+  await bob.approve(alice.memberKey, { fingerprint: await alice.myFingerprint() });
   await Promise.all([alice.whenActive(), bob.whenActive()]);
 
   // The host's seat: it reads no message, but sees every stage change.

@@ -42,10 +42,11 @@ async function main(): Promise<number> {
     const north = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
     const south = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
     say(`3. Two parties redeemed one-time invitations: North ${north.memberKey.slice(0, 10)}…, South ${south.memberKey.slice(0, 10)}…`);
-    await north.approve(south.memberKey);
-    await south.approve(north.memberKey);
+    // Each compares the other's fingerprint, read out of band, before signing the founding.
+    await north.approve(south.memberKey, { fingerprint: await south.myFingerprint() });
+    await south.approve(north.memberKey, { fingerprint: await north.myFingerprint() });
     await Promise.all([north.whenActive(), south.whenActive()]);
-    say(`4. They approved each other with signatures; the channel is open. Safety number: ${await north.safetyNumber(south.memberKey)}`);
+    say(`4. They compared fingerprints and signed the channel's founding into its group log; the channel is open (fingerprint ${north.fingerprint}). Safety number: ${await north.safetyNumber(south.memberKey)}`);
 
     const heard = new Promise<void>((resolve) => south.on('message', (m) => m.content.kind === 'text' && resolve()));
     const opening = await north.sendText('We can open the harbour on weekdays.');

@@ -128,7 +128,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       cache.invalidate(channelText);
       // Other nodes learn of it by NOTIFY (tagged with our node id, so we skip our own).
       await db.pool.query(`select pg_notify('${ROSTER_NOTIFY_CHANNEL}', $1)`, [`${nodeId} ${channelText}`]).catch(() => undefined);
-      await applyRosterChange(cache, hub, connections, channelText);
+      await applyRosterChange(db, cache, hub, connections, channelText);
     },
   };
 
@@ -141,7 +141,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     formalAppended: (channel) => feed.appended(channel),
     rosterChanged: (payload) => {
       const [from, channel] = payload.split(' ');
-      if (from !== nodeId && channel !== undefined) void applyRosterChange(cache, hub, connections, channel).catch(() => undefined);
+      if (from !== nodeId && channel !== undefined) void applyRosterChange(db, cache, hub, connections, channel).catch(() => undefined);
     },
     resync: () => {
       cache.clear();

@@ -4,7 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { disclosureContentHash, signConsent, verifyLog, type FormalLog, type PushFrame } from '@backchannel/client-sdk';
 import { fromBase64Url, toBase64Url, type DisclosureContent } from '@backchannel/client-sdk/protocol';
 import { rotateRelayKey } from '../../server/src/store/relay-keys.js';
-import { approveMember, inviteAndRedeem, openChannel, rawMember, reconnected, type RawMember } from '../support/members.js';
+import { inviteAndRedeem, openChannel, rawMember, reconnected, type RawMember } from '../support/members.js';
+import { admit, readGroup, signChange } from '../../bench/src/raw-group.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 import { codeOf, until } from '../support/sdk.js';
 
@@ -43,9 +44,9 @@ describe('the formal record outlives restarts, key rotation and dissolve; observ
     const observer = await rawMember(relay.url);
     members.push(ch.host, a, b, observer);
     await inviteAndRedeem(ch.host, ch.channel, observer, 'observer');
-    for (const p of [a, b]) await approveMember(p, ch.channel, observer);
-    const roster = await observer.conn.request({ type: 'roster.get', channel: ch.channel });
-    expect(roster.members.find((m) => m.key === observer.key)?.status).toBe('active');
+    await admit(ch.channel, [a, b], observer);
+    const group = await readGroup(observer, ch.channel);
+    expect(group.entries.at(-1)!.change).toMatchObject({ kind: 'add', member: { key: observer.key, role: 'observer' } });
 
     const seen = (m: RawMember): PushFrame[] => {
       const frames: PushFrame[] = [];
@@ -107,7 +108,7 @@ describe('the formal record outlives restarts, key rotation and dissolve; observ
     a = reconnected(second.url, a);
     members.push(a);
     await a.conn.connect();
-    await a.conn.request({ type: 'channel.dissolve', channel: ch.channel });
+    await signChange(a, ch.channel, { kind: 'dissolve' });
     const db = second.context.db.kysely;
     const channelId = fromBase64Url(ch.channel)!;
     expect(await db.selectFrom('disclosures').select('proposal_id').where('channel_id', '=', channelId).execute()).toEqual([]);

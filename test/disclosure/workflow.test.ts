@@ -133,7 +133,7 @@ describe('staged disclosure into the formal record: a host and three parties', (
     for (const p of [a, b, c]) await p.client.disclosure.consent(id);
     await a.client.remove(c.client.memberKey);
     await b.client.remove(c.client.memberKey);
-    await until(async () => (await a.client.refreshRoster()).members.some((m) => m.key === c.client.memberKey && m.status === 'removed'));
+    await until(async () => !(await a.client.refreshGroup()).members.some((m) => m.key === c.client.memberKey));
     expect(await codeOf(a.client.disclosure.publish(id))).toBe('consent_invalid');
     for (const p of [a, b, c]) await p.client.close();
     await ch.host.close();
@@ -191,8 +191,8 @@ describe('staged disclosure into the formal record: a host and three parties', (
     expect(JSON.stringify(await log())).not.toContain(commitment);
     const columns = await relay.context.db.kysely.introspection.getTables();
     const signed = columns.flatMap((t) => t.columns.filter((c) => c.name === 'sig').map((c) => `${t.name}.${c.name}`)).sort();
-    // Signature columns: members' own (approvals, consents, prekeys) — never the relay's over receipts.
-    expect(signed).toEqual(['approvals.sig', 'disclosure_consents.sig', 'signed_prekeys.sig']);
+    // Signature columns: members' own (group-log signatures waiting for a proposal to complete, consents, prekeys) — never the relay's over receipts.
+    expect(signed).toEqual(['disclosure_consents.sig', 'group_signatures.sig', 'signed_prekeys.sig']);
   });
 
   it('changing any byte of a published log makes verification fail and say why (property-based)', async () => {

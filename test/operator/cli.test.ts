@@ -8,6 +8,7 @@ import { loadConfig } from '../../server/src/config.js';
 import { MIGRATIONS_DIR } from '../../server/src/db/migrate.js';
 import { startRelay } from '../../server/src/relay.js';
 import { inviteAndRedeem, openChannel, rawMember, type RawMember } from '../support/members.js';
+import { convene, rawCharter } from '../../bench/src/raw-group.js';
 import { freePort } from '../support/ports.js';
 import { createTestDatabase, startTestRelay } from '../support/relay.js';
 import { cli, cliProcess, tempDir } from './support/cli-process.js';
@@ -253,11 +254,7 @@ describe('backchannel stats', () => {
       const forming = await rawMember(relay.url);
       conns.push(forming);
       await forming.conn.connect();
-      await forming.conn.request({
-        type: 'channel.convene',
-        signKey: toBase64Url(forming.sign.publicKey),
-        charter: { purpose: '', memberCap: 4, retentionSec: 86_400, disappearSec: null, disclosureRule: 'unanimous', hostMayRemove: false },
-      });
+      await convene(forming, rawCharter(4, { retentionSec: 86_400 }));
       for (let i = 0; i < 3; i++) {
         await alice.conn.request({
           type: 'send',

@@ -38,7 +38,7 @@ describe('/metrics', () => {
     for (let i = 0; i < 10; i++) {
       await alice.conn.request({ type: 'send', channel: ch.channel, clientMsgId: `m${i}`, headers: { [bob.key]: 'AA' }, body: 'AA', commitment: toBase64Url(new Uint8Array(32)) });
     }
-    await alice.conn.request({ type: 'roster.get', channel: 'A'.repeat(22) }).catch(() => undefined);
+    await alice.conn.request({ type: 'group.get', channel: 'A'.repeat(22), from: 0 }).catch(() => undefined);
     const after = await scrape();
     const get = (m: Map<string, number>, k: string) => m.get(k) ?? 0;
     expect(get(after, 'backchannel_frames_in_total{type="send"}') - get(before, 'backchannel_frames_in_total{type="send"}')).toBe(10);

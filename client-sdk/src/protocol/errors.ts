@@ -28,6 +28,10 @@ export const ERROR_CODES = [
   'approval_invalid',
   'already_member',
   'charter_invalid',
+  'group_invalid',
+  'group_stale',
+  'group_signature',
+  'channel_legacy',
   // Disclosure
   'disclosure_not_found',
   'disclosure_state',
@@ -54,6 +58,7 @@ export const ERROR_CODES = [
   'integrity_reorder',
   'integrity_fork',
   'integrity_roster',
+  'integrity_group',
   'decrypt_failed',
   'counter_out_of_range',
   'key_changed',

@@ -20,7 +20,7 @@ export const LIMITS = {
   maxPurposeBytes: 4096,
 } as const;
 
-/** Protocol version carried in the WebSocket subprotocol `backchannel.v1`. */
-export const PROTOCOL_VERSION = 1;
+/** Protocol version carried in the WebSocket subprotocol `backchannel.v2`. */
+export const PROTOCOL_VERSION = 2;
 /** The WebSocket subprotocol name clients must offer. */
-export const SUBPROTOCOL = 'backchannel.v1';
+export const SUBPROTOCOL = 'backchannel.v2';

@@ -20,6 +20,7 @@ export const ConfigSchema = z.object({
   BACKCHANNEL_RATE_PER_SEC: int(1, 1_000_000).default(2_000),
   BACKCHANNEL_RATE_BURST: int(1, 1_000_000).default(4_000),
   BACKCHANNEL_MAX_PENDING_SENDS: int(1, 10_000_000).default(4_096),
+  BACKCHANNEL_MAX_QUEUE_DELAY_MS: int(1, 60_000).default(50),
   BACKCHANNEL_ORIGINS: z
     .string()
     .optional()

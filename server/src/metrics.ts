@@ -23,6 +23,13 @@ export class Metrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
     registers: [this.registry],
   });
+  readonly commitPhase = new Histogram({
+    name: 'backchannel_group_commit_phase_seconds',
+    help: 'Where a group-commit batch spends its time: queue (its oldest send waiting for the batch), commit (round trips and fsync), handout (deliveries and acks)',
+    labelNames: ['phase'],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   readonly subscriptions = new Gauge({ name: 'backchannel_subscriptions', help: 'Live channel subscriptions', registers: [this.registry] });
   /** Counts queued messages; set by the relay once its database is open, sampled at scrapes. */
   queueDepthSource: (() => Promise<number>) | undefined;

@@ -20,6 +20,7 @@ import { connectDb, type Db } from './db/connect.js';
 import { assertDurable } from './db/durability.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { migrateToLatest } from './db/migrate.js';
+import { admissionLimits } from './admission.js';
 import { Hub } from './delivery/hub.js';
 import { NotifyListener, ROSTER_NOTIFY_CHANNEL } from './delivery/notify-listener.js';
 import { httpHandler, type RouteHandler } from './http.js';
@@ -108,7 +109,13 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       logger.error({ event: 'push_failed', err }, 'pushing a committed message failed');
     }
   }, {
-    observe: (size, _ms, path) => metrics.batchSize.observe({ path }, size),
+    limits: admissionLimits(config),
+    observe: (t) => {
+      metrics.batchSize.observe({ path: t.path }, t.size);
+      metrics.commitPhase.observe({ phase: 'queue' }, t.queueMs / 1000);
+      metrics.commitPhase.observe({ phase: 'commit' }, t.commitMs / 1000);
+      metrics.commitPhase.observe({ phase: 'handout' }, t.handoutMs / 1000);
+    },
   });
   const cursors = new CursorStore(db);
 

@@ -67,5 +67,14 @@ describe('docs/disclosure.md', () => {
     expect(single.code).toBe(0);
     expect(single.out).toContain('#1 excerpt');
     expect((await cli(['verify'])).code).toBe(2);
+
+    // A base64url key may start with '-' (1 key in 64): it is still the value of --key, not an
+    // option. A key with the same characters but a leading '-' is another key, so the log it
+    // pins fails verification (exit 1), rather than the command line (exit 2).
+    const real = recordKey.startsWith('-');
+    const other = await cli(['verify', 'log.json', '--key', real ? recordKey : `-${recordKey.slice(1)}`]);
+    expect(other.code, other.out).toBe(real ? 0 : 1);
+    expect(other.out).not.toContain('ambiguous');
+    expect((await cli(['verify', 'log.json', '--key'])).code).toBe(2);
   });
 });

@@ -220,6 +220,8 @@ export const ErrorFrame = z.strictObject({
   rid: RequestId.optional(),
   code: z.enum(ERROR_CODES),
   message: z.string().max(500),
+  /** With `overloaded`: wait at least this long before retrying (then spread by full jitter). */
+  retryAfterMs: z.number().int().min(0).max(600_000).optional(),
 });
 
 /** The relay asks the client to reconnect, for example before it shuts down. */

@@ -13,7 +13,7 @@ import {
   type RelayFrameOf,
 } from '../protocol/index.js';
 import { sodiumReady } from '../sodium.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, retryDelay } from './backoff.js';
 import { defaultPlatform, type Platform, type WebSocketLike } from './platform.js';
 import type { ConnectionState, StateChange, StateReason } from './state.js';
 
@@ -384,7 +384,7 @@ export class RelayConnection {
     if (frame.type === 'error' && (frame.code === 'unavailable' || frame.code === 'overloaded') && p.retry) {
       // The relay could not store it (its database is down, or it is at capacity) and acked nothing: try again later.
       this.#platform.clearTimeout(p.timer);
-      p.timer = this.#platform.setTimeout(() => this.#transmit(p), backoffDelay(p.attempts++, this.#platform.random, 250, 5_000));
+      p.timer = this.#platform.setTimeout(() => this.#transmit(p), retryDelay(p.attempts++, this.#platform.random, frame.retryAfterMs));
       return;
     }
     this.#forget(frame.rid);

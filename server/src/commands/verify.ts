@@ -40,13 +40,31 @@ async function load(source: string, cwd: string): Promise<{ json: unknown; pinne
   return { json: JSON.parse(await readFile(path.resolve(cwd, source), 'utf8')) as unknown };
 }
 
+/**
+ * `--key <k>` as `--key=<k>`: a base64url key starts with '-' once in 64, and node's parseArgs
+ * refuses such a value as ambiguous. What follows --key is always its value.
+ */
+function keyJoined(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (args[i] === '--key' && next !== undefined) {
+      out.push(`--key=${next}`);
+      i++;
+    } else {
+      out.push(args[i]!);
+    }
+  }
+  return out;
+}
+
 /** `backchannel verify <file|url>`: offline verification of a formal record or log. */
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'verify a formal record or log (file or URL) and print what it proves',
   help: HELP,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommandArgs(args, { key: { type: 'string' } }, true);
+    const { values, positionals } = parseCommandArgs(keyJoined(args), { key: { type: 'string' } }, true);
     if (values.help === true) {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;

@@ -120,6 +120,18 @@ describe('a hostile relay is detected by every affected recipient', () => {
     expect(bob.alarms.filter((a) => a.code === 'integrity_fork').some((a) => a.seq === next)).toBe(true);
   });
 
+  it('loses nothing to a delivery numbered far past the rest: the jump raises integrity_gap and later messages still arrive', async () => {
+    const jumped = await aliceSends('numbered past everything', (d) => [{ ...d, seq: d.seq + 1_000_000_000 }]);
+    expect(bobGot(jumped + 1_000_000_000)?.content).toEqual({ kind: 'text', text: 'numbered past everything' });
+    const after = [await aliceSends('after the jump, one'), await aliceSends('after the jump, two')];
+    await until(() => after.every((seq) => bobGot(seq) !== undefined));
+    expect(after.map((seq) => bobGot(seq)?.content)).toEqual([
+      { kind: 'text', text: 'after the jump, one' },
+      { kind: 'text', text: 'after the jump, two' },
+    ]);
+    expect(after.flatMap(bobAlarmsAt)).toContain('integrity_gap');
+  });
+
   it('detects a replayed message, also after the recipient restarts', async () => {
     const seq = await aliceSends('to be replayed');
     const original = bobDeliveries.find((d) => d.seq === seq)!;

@@ -1,4 +1,5 @@
 import { forgetPeer, recordReceipt } from '../crypto/group-state.js';
+import { windowGet } from '../crypto/seq-window.js';
 import { openGroupMessage, recipientsNeedingSession, sealGroupMessage, startSession } from '../crypto/group-message.js';
 import { addOneTimePrekeys, rotateSignedPrekey, unusedOneTimePrekeys } from '../crypto/prekeys.js';
 import { memberFingerprint, safetyNumber } from '../crypto/safety-number.js';
@@ -246,7 +247,7 @@ export class ChannelClient {
     await this.#send({ kind: 'draft', draft }, options.signal);
     await this.#mutex.run(async () => {
       this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [proposalId]: draft } };
-      await saveRecord(this.#store, this.#record);
+      await this.#save();
     });
     return proposalId;
   }
@@ -303,7 +304,7 @@ export class ChannelClient {
         throw new BackchannelError('not_verified', 'compare the pending member’s fingerprint (or approve with { unverified: true })');
       }
       this.#record = { ...this.#record, intents: { ...this.#record.intents, approve: { ...this.#record.intents.approve, [member]: p.signKey } } };
-      await saveRecord(this.#store, this.#record);
+      await this.#save();
       await this.#proposeWithRetry(() => admissionFor(this.#record, this.#pending, p.seat), options.signal);
     });
   }
@@ -312,7 +313,7 @@ export class ChannelClient {
   async remove(member: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.#mutex.run(async () => {
       this.#record = { ...this.#record, intents: { ...this.#record.intents, remove: [...new Set([...this.#record.intents.remove, member])] } };
-      await saveRecord(this.#store, this.#record);
+      await this.#save();
       await this.#proposeWithRetry(() => ({ kind: 'remove', member }), options.signal);
     });
   }
@@ -359,7 +360,7 @@ export class ChannelClient {
       const m = this.#record.log.members[member];
       if (m === undefined) throw new BackchannelError('member_not_found', 'no such member');
       this.#record = { ...this.#record, verified: { ...this.#record.verified, [member]: m.signKey } };
-      await saveRecord(this.#store, this.#record);
+      await this.#save();
     });
   }
 
@@ -401,7 +402,7 @@ export class ChannelClient {
       const out = await sealGroupMessage(group, { recipients, plaintext, clientMsgId, group: { epoch: log.epoch, stateHash: log.stateHash } });
       // Saved before it leaves: a crash never reuses a counter or a key, and the outbox re-sends it.
       this.#record = { ...this.#record, group: out.state, outbox: { ...this.#record.outbox, [clientMsgId]: out.message } };
-      await saveRecord(this.#store, this.#record);
+      await this.#save();
       this.#openings.set(clientMsgId, { frankingKey: out.frankingKey, plaintext: toBase64Url(plaintext) });
       return out.message;
     });
@@ -416,7 +417,7 @@ export class ChannelClient {
       const outbox = { ...this.#record.outbox };
       delete outbox[clientMsgId];
       this.#record = { ...this.#record, group: recorded.state, outbox };
-      await saveRecord(this.#store, this.#record);
+      await this.#save();
       if (recorded.fork) this.#alarm({ code: 'integrity_fork', message: 'the relay acked our message with a chain that contradicts what it showed us', seq: ack.seq });
     });
     // After a restart the outbox re-sends without the opening (it was never persisted: secret).
@@ -430,10 +431,23 @@ export class ChannelClient {
     return Object.values(this.#record.epochs).some((e) => e.parties.includes(member));
   }
 
+  /**
+   * A delivery below our resume point that we never processed: the resume point was moved past
+   * it by a delivery the relay numbered out of order. Raise the alarm, and open it anyway (it is
+   * authenticated like any other), so nothing is lost to the jump.
+   */
+  async #deliverBelowResumePoint(frame: RelayFrameOf<'deliver'>): Promise<void> {
+    const delivered = this.#record.group.delivered;
+    const oldest = delivered[0]?.seqs[0];
+    if (oldest === undefined || frame.seq < oldest || windowGet(delivered, frame.seq) !== undefined) return; // a duplicate (or too old to tell)
+    this.#alarm({ code: 'integrity_gap', message: `a delivery at ${frame.seq}, below our resume point ${this.#record.lastSeq}: the relay numbered a message out of order`, member: frame.from, seq: frame.seq });
+    await this.#deliver(frame, true);
+  }
+
   /** Processes one delivery; false when it was refused (the cursor then stays where it was). */
-  async #deliver(frame: RelayFrameOf<'deliver'>): Promise<boolean> {
+  async #deliver(frame: RelayFrameOf<'deliver'>, belowResumePoint = false): Promise<boolean> {
     return this.#mutex.run(async () => {
-      if (frame.seq <= this.#record.lastSeq) return true;
+      if (frame.seq <= this.#record.lastSeq && !belowResumePoint) return true;
       if (this.#record.log.dissolved) return false;
       if (!this.#knownParty(frame.from)) await this.#sync();
       if (!this.#knownParty(frame.from)) {
@@ -453,9 +467,10 @@ export class ChannelClient {
         this.#alarm({ code: result.error.code, message: result.error.message, member: frame.from, seq: frame.seq });
         return false;
       }
+      const lastSeq = Math.max(this.#record.lastSeq, frame.seq);
       if (result.status === 'duplicate') {
-        this.#record = { ...this.#record, lastSeq: frame.seq };
-        await saveRecord(this.#store, this.#record);
+        this.#record = { ...this.#record, lastSeq };
+        await this.#save();
         return true;
       }
       const sentAt = result.message.group;
@@ -465,18 +480,18 @@ export class ChannelClient {
         this.#alarm({ ...refusal, member: frame.from, seq: frame.seq });
         return false;
       }
-      this.#record = { ...this.#record, group: result.state, lastSeq: frame.seq };
+      this.#record = { ...this.#record, group: result.state, lastSeq };
       await this.#replenishPrekeys();
       let content: MessageContent;
       try {
         content = decodeContent(result.message.plaintext);
       } catch (err) {
-        await saveRecord(this.#store, this.#record);
+        await this.#save();
         this.#alarm({ code: 'decrypt_failed', message: err instanceof Error ? err.message : 'undecodable content', member: frame.from, seq: frame.seq });
         return true;
       }
       if (content.kind === 'draft') this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [content.draft.proposalId]: content.draft } };
-      await saveRecord(this.#store, this.#record);
+      await this.#save();
       for (const a of result.alarms) this.#alarm({ code: a.code, message: a.message, member: frame.from, seq: frame.seq });
       const disappear = this.#record.log.charter.disappearSec;
       this.#events.emit('message', {
@@ -611,7 +626,7 @@ export class ChannelClient {
     this.#record = { ...this.#record, group: { ...this.#record.group, prekeys: more.state } };
     if (spk === undefined) return;
     // Saved first (the caller saves), then published: a key the relay hands out is always one we hold.
-    void saveRecord(this.#store, this.#record).then(() =>
+    void this.#save().then(() =>
       this.#conn.request({ type: 'prekeys.publish', channel: this.id, signedPrekey: { id: spk.id, key: spk.publicKey, sig: spk.sig }, oneTimePrekeys: more.published }),
     ).catch(() => undefined);
   }
@@ -621,6 +636,7 @@ export class ChannelClient {
     this.#unsubscribe = this.#conn.subscribe(this.id, {
       after: () => this.#record.lastSeq,
       deliver: (frame) => this.#deliver(frame),
+      belowResumePoint: (frame) => this.#deliverBelowResumePoint(frame),
     });
   }
 
@@ -633,6 +649,11 @@ export class ChannelClient {
     this.#events.emit('group', this.group());
     await this.#store.delete(recordKey(this.id));
     void this.close();
+  }
+
+  /** Saves the record, unless the channel's dissolution was verified (its state is deleted for good). */
+  async #save(): Promise<void> {
+    if (!this.#record.log.dissolved) await saveRecord(this.#store, this.#record);
   }
 
   #alarm(alarm: ChannelAlarm): void {

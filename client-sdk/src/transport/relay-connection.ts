@@ -58,6 +58,12 @@ export interface ChannelHandlers {
   deliver(frame: RelayFrameOf<'deliver'>): Promise<boolean | void>;
   /** The stored backlog is fully delivered; live delivery follows. */
   queueEmpty?(seq: number): void;
+  /**
+   * A delivery at or below the resume point: usually a duplicate after a reconnect. A client
+   * that remembers what it processed tells duplicates from deliveries it never saw (a relay
+   * that renumbered one message past the rest to make the client skip them).
+   */
+  belowResumePoint?(frame: RelayFrameOf<'deliver'>): Promise<void>;
 }
 
 /** Options of {@link RelayConnection}. */
@@ -410,6 +416,14 @@ export class RelayConnection {
           return;
         }
         if (accepted !== false) sub.lastProcessed = frame.seq;
+      } else if (sub.handlers.belowResumePoint !== undefined) {
+        try {
+          await sub.handlers.belowResumePoint(frame);
+        } catch {
+          sub.broken = true;
+          this.#lost('socket_closed');
+          return;
+        }
       }
       // Ack in small batches, and whenever the local queue runs dry (the relay's next backlog
       // page waits for that ack).

@@ -79,6 +79,13 @@ export async function readGroup(who: RawKeys, channel: string): Promise<{ entrie
   }
 }
 
+/** The relay's head as `who` reads it: epoch and state hash; and the channel's fingerprint. */
+export async function headOf(who: RawKeys, channel: string): Promise<{ epoch: number; stateHash: string; fingerprint: string }> {
+  const { entries } = await readGroup(who, channel);
+  const head = entries.at(-1)!;
+  return { epoch: head.epoch, stateHash: proposalHash(channel, head), fingerprint: proposalHash(channel, entries[0]!) };
+}
+
 /** `who` signs `change` on top of the relay's current head. */
 export async function signChange(who: RawKeys, channel: string, change: GroupChange): Promise<void> {
   const { entries } = await readGroup(who, channel);

@@ -81,11 +81,12 @@ async function main(): Promise<number> {
     say(`7. An excerpt of seq ${opening.seq}–${aside.seq}: two messages opened, the aside withheld, published`);
 
     const { recordKeys } = (await (await fetch(`${relay.url}/.well-known/backchannel.json`)).json()) as { recordKeys: string[] };
-    const result = await verifyLog(await (await fetch(`${relay.url}/v1/formal/${host.id}`)).json(), { relayKeys: recordKeys });
+    // An observer pins the channel's fingerprint (a party gives it out of band) and the relay's record keys.
+    const result = await verifyLog(await (await fetch(`${relay.url}/v1/formal/${host.id}`)).json(), { fingerprint: host.fingerprint, relayKeys: recordKeys });
     if (!result.ok) throw new Error(`the formal record does not verify: ${result.reason}`);
     say(`8. The formal record verifies: ${result.records.length} records, consents by ${result.records[0]!.consentingKeys.length} parties, relay signature valid`);
-    say(`   Formal-record page: ${relay.url}/formal/${host.id}`);
-    say(`   Verify from the command line: npm run backchannel -- verify ${relay.url}/v1/formal/${host.id}`);
+    say(`   Formal-record page: ${relay.url}/formal/${host.id}#fingerprint=${host.fingerprint}`);
+    say(`   Verify from the command line: npm run backchannel -- verify ${relay.url}/v1/formal/${host.id} --fingerprint ${host.fingerprint}`);
     await Promise.all([north.close(), south.close(), host.close()]);
     if (!exitAfter) {
       say('   Serving the page until Ctrl-C.');

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { RelayConnection, sodium, sodiumReady, type WebSocketConstructor } from '@backchannel/client-sdk';
+import { RelayConnection, proposalHash, sodium, sodiumReady, type WebSocketConstructor } from '@backchannel/client-sdk';
 import { toBase64Url, type Charter } from '@backchannel/client-sdk/protocol';
 import { convene, createInvite, found, rawCharter, redeem } from '../../bench/src/raw-group.js';
 
@@ -38,6 +38,8 @@ export function reconnected(relayUrl: string, m: RawMember): RawMember {
 /** A convened, open channel: a host and `parties` parties who approved each other. */
 export interface OpenChannel {
   readonly channel: string;
+  /** The channel's fingerprint (its genesis hash), as the host computed it. */
+  readonly fingerprint: string;
   readonly host: RawMember;
   readonly parties: RawMember[];
 }
@@ -51,7 +53,7 @@ export async function inviteAndRedeem(host: RawMember, channel: string, who: Raw
 export async function openChannel(relayUrl: string, n: number, memberCap = 8, charter: Partial<Charter> = {}): Promise<OpenChannel> {
   const host = await rawMember(relayUrl);
   await host.conn.connect();
-  const { channel } = await convene(host, rawCharter(memberCap, charter));
+  const { channel, genesis } = await convene(host, rawCharter(memberCap, charter));
   const parties: RawMember[] = [];
   for (let i = 0; i < n; i++) {
     const p = await rawMember(relayUrl);
@@ -59,5 +61,5 @@ export async function openChannel(relayUrl: string, n: number, memberCap = 8, ch
     parties.push(p);
   }
   await found(channel, parties);
-  return { channel, host, parties };
+  return { channel, host, parties, fingerprint: proposalHash(channel, genesis) };
 }

@@ -1,5 +1,5 @@
-import { forgetPeer, recordReceipt } from '../crypto/group-state.js';
-import { windowGet } from '../crypto/seq-window.js';
+import { MAX_REMEMBERED_RECEIPTS, forgetPeer, recordReceipt, rememberDelivered } from '../crypto/group-state.js';
+import { windowGet, windowSet } from '../crypto/seq-window.js';
 import { openGroupMessage, recipientsNeedingSession, sealGroupMessage, startSession } from '../crypto/group-message.js';
 import { addOneTimePrekeys, rotateSignedPrekey, unusedOneTimePrekeys } from '../crypto/prekeys.js';
 import { memberFingerprint, safetyNumber } from '../crypto/safety-number.js';
@@ -11,7 +11,7 @@ import { BackchannelError, Charter, toBase64Url, type ErrorCode, type GroupChang
 import { sodium } from '../sodium.js';
 import type { RelayConnection } from '../transport/relay-connection.js';
 import type { ConnectionState, StateChange } from '../transport/state.js';
-import { recordKey, saveRecord, type ChannelRecord } from './channel-record.js';
+import { recordKey, saveRecord, type AuthoredDraft, type ChannelRecord } from './channel-record.js';
 import { decodeContent, encodeContent, type Draft, type MessageContent } from './content.js';
 import { DisclosureDesk, type DisclosureState } from './disclosure-desk.js';
 import { Emitter } from './emitter.js';
@@ -130,6 +130,9 @@ export class ChannelClient {
       channel: record.channel,
       signSecret: record.group.self.signSecret,
       draft: (id) => this.#record.drafts?.[id],
+      group: () => ({ epoch: this.#record.log.epoch, stateHash: this.#record.log.stateHash }),
+      received: (seq) => windowGet(this.#record.group.delivered, seq),
+      author: (seq) => windowGet(this.#record.authors ?? [], seq),
     });
     conn.onStateChange((change) => {
       this.#events.emit('state', change);
@@ -175,7 +178,23 @@ export class ChannelClient {
 
   /** Listens to an event; returns the function that stops listening. */
   on<K extends keyof ChannelEvents>(event: K, listener: (value: ChannelEvents[K]) => void): () => void {
-    return this.#events.on(event, listener);
+    const stop = this.#events.on(event, listener);
+    if (event === 'pending') {
+      // Members that were already pending when the listener came (say, found while joining).
+      const awaiting = this.#awaitingMe();
+      queueMicrotask(() => {
+        for (const p of awaiting) (listener as (value: PendingMember) => void)(p);
+      });
+    }
+    return stop;
+  }
+
+  /** Pending members this member could approve and has not. */
+  #awaitingMe(): PendingMember[] {
+    const self = this.memberKey;
+    const founding = partiesOf(this.#record.log).length === 0 && this.#pending.some((p) => p.key === self);
+    if (this.role !== 'party' && !founding) return [];
+    return this.#pending.filter((p) => p.key !== self && this.#record.intents.approve[p.key] === undefined);
   }
 
   /** This member's fingerprint, for a party to compare before approving it. */
@@ -246,14 +265,14 @@ export class ChannelClient {
     const draft: Draft = { proposalId, content, releaseAt: options.releaseAt ?? 0 };
     await this.#send({ kind: 'draft', draft }, options.signal);
     await this.#mutex.run(async () => {
-      this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [proposalId]: draft } };
+      this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [proposalId]: { ...draft, author: this.memberKey } } };
       await this.#save();
     });
     return proposalId;
   }
 
-  /** Disclosure drafts this member has read or written. */
-  drafts(): Draft[] {
+  /** Disclosure drafts this member has read or written, each with its author. */
+  drafts(): AuthoredDraft[] {
     return Object.values(this.#record.drafts ?? {});
   }
 
@@ -378,10 +397,12 @@ export class ChannelClient {
     await this.#conn.close(signal);
   }
 
-  /** Recipients: the parties of the verified state, never this member, a host or an observer. */
+  /** Recipients: the parties of the verified state, never this member, a host, an observer, or a member it voted out. */
   #recipients(): string[] {
     if (this.#record.log.dissolved) return [];
-    return partiesOf(this.#record.log).filter((k) => k !== this.memberKey);
+    // A member this client signed the removal of gets nothing more, even before the removal lands.
+    const votedOut = new Set(this.#record.intents.remove);
+    return partiesOf(this.#record.log).filter((k) => k !== this.memberKey && !votedOut.has(k));
   }
 
   async #send(content: MessageContent, signal?: AbortSignal): Promise<Sent> {
@@ -416,7 +437,10 @@ export class ChannelClient {
       const recorded = recordReceipt(this.#record.group, ack.seq, ack.chain, { commitment: sealed.commitment, receivedAt: ack.receivedAt });
       const outbox = { ...this.#record.outbox };
       delete outbox[clientMsgId];
-      this.#record = { ...this.#record, group: recorded.state, outbox };
+      // Our own message's commitment and authorship, as for a delivery: an excerpt of it is checked against them.
+      const group = rememberDelivered(recorded.state, ack.seq, sealed.commitment);
+      const authors = windowSet(this.#record.authors ?? [], ack.seq, this.memberKey, MAX_REMEMBERED_RECEIPTS);
+      this.#record = { ...this.#record, group, authors, outbox };
       await this.#save();
       if (recorded.fork) this.#alarm({ code: 'integrity_fork', message: 'the relay acked our message with a chain that contradicts what it showed us', seq: ack.seq });
     });
@@ -490,7 +514,17 @@ export class ChannelClient {
         this.#alarm({ code: 'decrypt_failed', message: err instanceof Error ? err.message : 'undecodable content', member: frame.from, seq: frame.seq });
         return true;
       }
-      if (content.kind === 'draft') this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [content.draft.proposalId]: content.draft } };
+      this.#record = { ...this.#record, authors: windowSet(this.#record.authors ?? [], frame.seq, frame.from, MAX_REMEMBERED_RECEIPTS) };
+      if (content.kind === 'draft') {
+        const held = this.#record.drafts?.[content.draft.proposalId];
+        if (held !== undefined && held.author !== frame.from) {
+          // Drafts are keyed by (author, id): another member's draft under the same id replaces nothing.
+          await this.#save();
+          this.#alarm({ code: 'draft_collision', message: 'a draft reuses the id of another member’s draft; the first one stays', member: frame.from, seq: frame.seq });
+          return true;
+        }
+        this.#record = { ...this.#record, drafts: { ...this.#record.drafts, [content.draft.proposalId]: { ...content.draft, author: frame.from } } };
+      }
       await this.#save();
       for (const a of result.alarms) this.#alarm({ code: a.code, message: a.message, member: frame.from, seq: frame.seq });
       const disappear = this.#record.log.charter.disappearSec;
@@ -519,13 +553,12 @@ export class ChannelClient {
   }
 
   async #onGroupPush(frame: RelayFrameOf<'group'>): Promise<void> {
-    const first = frame.entries[0];
-    if (first !== undefined && first.epoch === this.#record.log.epoch + 1) {
-      const result = await applyEntries(this.#record, frame.entries);
-      await this.#absorb(result, frame.pending);
-      if (result.refused !== undefined || this.#record.log.epoch >= frame.head) return;
-    }
-    if (frame.head > this.#record.log.epoch || first === undefined) await this.#sync();
+    if (this.#ended || this.#closed) return;
+    // The pushed entries are applied when they extend our state; pending members are taken in
+    // either way (each verified); anything further is fetched.
+    const result = await applyEntries(this.#record, frame.entries);
+    await this.#absorb(result, frame.pending);
+    if (result.refused === undefined && frame.head > this.#record.log.epoch) await this.#sync();
   }
 
   async #sync(signal?: AbortSignal): Promise<void> {
@@ -538,8 +571,12 @@ export class ChannelClient {
   async #absorb(result: SyncResult, pendingSeats: readonly Seat[]): Promise<void> {
     const before = this.#record.log;
     let record = result.record;
+    const self = this.memberKey;
     for (const change of result.applied) {
       if (change.kind === 'remove' || change.kind === 'leave') record = { ...record, group: forgetPeer(record.group, change.member) };
+      // Admitted (or made a party) after others spoke: take each sender's counter from its first message.
+      const joinedLate = (change.kind === 'add' && change.member.key === self) || (change.kind === 'role' && change.member === self);
+      if (joinedLate) record = { ...record, group: { ...record.group, adoptNewSenders: true } };
     }
     const landed = Object.keys(record.intents.approve).filter((k) => record.log.members[k] !== undefined);
     const gone = record.intents.remove.filter((k) => record.log.members[k] === undefined);
@@ -551,7 +588,7 @@ export class ChannelClient {
     this.#record = record;
     this.#pending = await verifyPending(record.log, pendingSeats);
     if (result.refused !== undefined) {
-      const id = `${result.refused.epoch}:${result.refused.error.code}`;
+      const id = result.refused.entry;
       if (!this.#refused.has(id)) {
         this.#refused.add(id);
         this.#alarm({ code: 'integrity_group', message: `the relay served a group change that does not verify (${result.refused.error.code}: ${result.refused.error.message})` });
@@ -562,7 +599,6 @@ export class ChannelClient {
       return;
     }
     await saveRecord(this.#store, record);
-    const self = this.memberKey;
     if (before.members[self] !== undefined && record.log.members[self] === undefined) {
       const how = result.applied.some((c) => c.kind === 'leave' && c.member === self) ? 'left' : 'removed';
       if (!this.#ended) {
@@ -572,14 +608,16 @@ export class ChannelClient {
       void this.close();
       return;
     }
-    if (record.log.members[self]?.role === 'party') this.#subscribeOnce();
+    if (record.log.members[self]?.role === 'party') {
+      // An observer made a party publishes its first prekeys, so parties can start sessions with it.
+      if (this.#record.group.prekeys.signed.length === 0) this.#record = await publishFirstPrekeys(this.#conn, this.#record, (r) => saveRecord(this.#store, r));
+      this.#subscribeOnce();
+    }
     if (result.applied.length > 0 || pendingSeats.length > 0) this.#events.emit('group', this.group());
-    if (this.role === 'party' || (partiesOf(record.log).length === 0 && this.#pending.some((p) => p.key === self))) {
-      for (const p of this.#pending) {
-        if (p.key === self || this.#announced.has(p.key) || record.intents.approve[p.key] !== undefined) continue;
-        this.#announced.add(p.key);
-        this.#events.emit('pending', p);
-      }
+    for (const p of this.#awaitingMe()) {
+      if (this.#announced.has(p.key)) continue;
+      this.#announced.add(p.key);
+      this.#events.emit('pending', p);
     }
     if (result.applied.length > 0) await this.#resignIntents();
   }

@@ -3,7 +3,11 @@ import type { SealedGroupMessage } from '../crypto/group-message.js';
 import type { GroupLogState } from '../group/group-log.js';
 import type { KeyStore } from '../keystore/key-store.js';
 import { BackchannelError } from '../protocol/index.js';
+import type { SeqWindow } from '../crypto/seq-window.js';
 import type { Draft } from './content.js';
+
+/** A draft with the member who wrote it. */
+export type AuthoredDraft = Draft & { readonly author: string };
 
 /** What a client remembers of each verified epoch: enough to accept a message sent at it. */
 export interface EpochRecord {
@@ -43,8 +47,10 @@ export interface ChannelRecord {
   outbox: Record<string, SealedGroupMessage>;
   /** Key that opens the charter's purpose text (from the invitation; the relay never has it). */
   purposeKey: string | null;
-  /** Disclosure drafts read or written in the channel, by proposal id. */
-  drafts?: Record<string, Draft>;
+  /** Disclosure drafts read or written in the channel, by proposal id, with their author (the first one wins). */
+  drafts?: Record<string, AuthoredDraft>;
+  /** Who sent each recent channel message this member processed (its own included), by sequence. */
+  authors?: SeqWindow;
 }
 
 /** The store key of a channel's record. */

@@ -1,6 +1,6 @@
 import { memberFingerprint } from '../crypto/safety-number.js';
 import { signGroupChange } from '../crypto/signatures.js';
-import { applyEntry, partiesOf, statementOf, verifySeat, type GroupLogState } from '../group/group-log.js';
+import { applyEntry, canonicalJson, partiesOf, statementOf, verifySeat, type GroupLogState } from '../group/group-log.js';
 import { BackchannelError, toBase64Url, type GroupChange, type GroupProposal, type Seat } from '../protocol/index.js';
 import type { RelayConnection } from '../transport/relay-connection.js';
 import type { ChannelRecord } from './channel-record.js';
@@ -20,11 +20,11 @@ export interface SyncResult {
   record: ChannelRecord;
   /** Changes applied, oldest first. */
   applied: GroupChange[];
-  /** An entry the relay served that does not verify (not applied). */
-  refused?: { epoch: number; error: BackchannelError };
+  /** An entry the relay served that does not verify (not applied), with its canonical text. */
+  refused?: { epoch: number; entry: string; error: BackchannelError };
 }
 
-/** Applies entries that extend `record.log`, in order, stopping at the first that fails. */
+/** Applies entries that extend `record.log`, in order, stopping at a gap or at the first that fails. */
 export async function applyEntries(record: ChannelRecord, entries: readonly unknown[]): Promise<SyncResult> {
   let log = record.log;
   let epochs = record.epochs;
@@ -32,6 +32,7 @@ export async function applyEntries(record: ChannelRecord, entries: readonly unkn
   for (const raw of entries) {
     const epoch = (raw as { epoch?: unknown }).epoch;
     if (typeof epoch === 'number' && epoch <= log.epoch) continue;
+    if (typeof epoch === 'number' && epoch > log.epoch + 1) break; // a gap: the caller fetches what is missing
     let next: GroupLogState;
     try {
       next = await applyEntry(log, raw);
@@ -40,7 +41,7 @@ export async function applyEntries(record: ChannelRecord, entries: readonly unkn
       }
     } catch (err) {
       const error = BackchannelError.is(err) ? err : new BackchannelError('group_invalid', 'unreadable entry', { cause: err });
-      return { record: { ...record, log, epochs }, applied, refused: { epoch: typeof epoch === 'number' ? epoch : -1, error } };
+      return { record: { ...record, log, epochs }, applied, refused: { epoch: typeof epoch === 'number' ? epoch : -1, entry: canonicalJson(raw), error } };
     }
     applied.push((raw as { change: GroupChange }).change);
     log = next;

@@ -3,4 +3,5 @@ export { convene, join, reopen, type CharterInput, type ClientOptions } from './
 export type { PendingMember } from './group-sync.js';
 export { decodeInviteLink, encodeInviteLink, type InviteLink } from './invite-link.js';
 export type { Draft, MessageContent } from './content.js';
-export { DisclosureDesk, type DisclosureState } from './disclosure-desk.js';
+export { DisclosureDesk, type DisclosureState, type ReviewedItem } from './disclosure-desk.js';
+export type { AuthoredDraft } from './channel-record.js';

@@ -91,11 +91,15 @@ describe('signatures', () => {
       rangeFrom: 3,
       rangeTo: 9,
       releaseAt: 0,
+      epoch: 3,
+      stateHash: new Uint8Array(32).fill(5),
     };
     const csig = await signConsent(consent, toBase64Url(fromBase64Url(keys.signSecret)!));
     expect(await verifyConsent(consent, csig, keys.signPublic)).toBe(true);
     expect(await verifyConsent({ ...consent, kind: 'communique' }, csig, keys.signPublic)).toBe(false);
     expect(await verifyConsent({ ...consent, releaseAt: 1 }, csig, keys.signPublic)).toBe(false);
+    expect(await verifyConsent({ ...consent, epoch: 4 }, csig, keys.signPublic)).toBe(false);
+    expect(await verifyConsent({ ...consent, stateHash: new Uint8Array(32).fill(6) }, csig, keys.signPublic)).toBe(false);
     expect(await verifyGroupChange(change, csig, keys.signPublic)).toBe(false);
   });
 });

@@ -11,7 +11,7 @@ import { bytesOf, concat, label, lp, u64be, type BytesLike } from './bytes.js';
 const GROUP_LABEL = label('backchannel/group/v1');
 const GRANT_LABEL = label('backchannel/invite-grant/v1');
 const REDEEM_LABEL = label('backchannel/redeem/v1');
-const CONSENT_LABEL = label('backchannel/consent/v1');
+const CONSENT_LABEL = label('backchannel/consent/v2');
 
 /** A group-log change: channel, the epoch it creates, the state hash it builds on, the change. */
 export interface GroupStatement {
@@ -50,6 +50,9 @@ export interface ConsentStatement {
   rangeTo: number;
   /** Earliest publication time in ms since the epoch (0 for no embargo). */
   releaseAt: number;
+  /** The verified group state the consent is given in: its epoch and state hash. */
+  epoch: number;
+  stateHash: BytesLike;
 }
 
 /** The bytes a group change's signatures cover: label ‖ channel ‖ epoch (8 B BE) ‖ prev ‖ lp(change). */
@@ -75,8 +78,10 @@ export function redeemMessage(s: RedeemStatement): Uint8Array {
 
 /**
  * The bytes a consent signature covers: label ‖ channel ‖ lp(proposalId) ‖
- * contentHash (32) ‖ lp(kind) ‖ rangeFrom ‖ rangeTo ‖ releaseAt (each 8 B BE). Variable-length
- * parts are length-prefixed so no two statements share an encoding.
+ * contentHash (32) ‖ lp(kind) ‖ rangeFrom ‖ rangeTo ‖ releaseAt ‖ epoch (each 8 B BE) ‖
+ * stateHash (32). Variable-length parts are length-prefixed so no two statements share an
+ * encoding. The group state binds the consent to the parties of that state: a record is valid
+ * only if every one of them consented in it.
  */
 export function consentMessage(s: ConsentStatement): Uint8Array {
   return concat(
@@ -88,6 +93,8 @@ export function consentMessage(s: ConsentStatement): Uint8Array {
     u64be(s.rangeFrom),
     u64be(s.rangeTo),
     u64be(s.releaseAt),
+    u64be(s.epoch),
+    bytesOf(s.stateHash, 32, 'state hash'),
   );
 }
 

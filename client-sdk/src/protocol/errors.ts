@@ -39,6 +39,8 @@ export const ERROR_CODES = [
   'consent_missing',
   'content_mismatch',
   'opening_invalid',
+  'excerpt_mismatch',
+  'draft_collision',
   // HTTP
   'not_found',
   'method_not_allowed',

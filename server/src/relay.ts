@@ -116,6 +116,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
     if (options.signal?.aborted === true) throw new OperatorError('stopped_before_ready', 'stopped before the relay was ready');
   };
   try {
+    logger.info({ event: 'relay_starting', embedded: config.DATABASE_URL === undefined }, 'relay starting');
     stopIfAsked();
     const { url: databaseUrl, embedded } = await openDatabase(config, logger, options);
     if (embedded !== undefined) undo.push(() => embedded.stop());

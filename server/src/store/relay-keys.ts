@@ -148,13 +148,14 @@ export class LiveRelayKeys implements RelayKeys {
   }
 
   /**
-   * Re-reads the keys now, unless that was done less than a second ago (a client sending nonces
-   * under unknown keys must not turn into database load); resolves true if anything changed.
+   * Re-reads the keys now, or once a second has passed since the last reading (a client sending
+   * nonces under unknown keys must not turn into database load: at most one query a second,
+   * shared by every waiting upgrade); resolves true if anything changed.
    */
   reloadSoon(): Promise<boolean> {
     if (this.#reloading !== undefined) return this.#reloading;
-    if (performance.now() - this.#lastReload < 1_000) return Promise.resolve(false);
-    this.#reloading = this.reload().finally(() => (this.#reloading = undefined));
+    const wait = Math.max(0, this.#lastReload + 1_000 - performance.now());
+    this.#reloading = new Promise((r) => setTimeout(r, wait)).then(() => this.reload()).finally(() => (this.#reloading = undefined));
     return this.#reloading;
   }
 

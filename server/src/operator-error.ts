@@ -12,6 +12,8 @@ export const OPERATOR_ERROR_CODES = [
   'address_in_use',
   'database_unreachable',
   'stopped_before_ready',
+  'backup_invalid',
+  'restore_not_empty',
 ] as const;
 
 /** One of {@link OPERATOR_ERROR_CODES}. */

@@ -1,8 +1,9 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../server/src/commands/run-cli.js';
-import { ConfigError, loadConfig, unknownVariables } from '../../server/src/config.js';
+import { ConfigError, ConfigSchema, loadConfig, unknownVariables } from '../../server/src/config.js';
+import { OPERATOR_ERROR_CODES } from '../../server/src/operator-error.js';
 import { freePort } from '../support/ports.js';
 import { tempDir } from './support/cli-process.js';
 
@@ -59,5 +60,13 @@ describe('configuration validation', () => {
     expect(lines.find((l) => l.event === 'start_failed')).toMatchObject({ level: 60, code: 'database_unreachable', msg: expect.stringMatching(/^DATABASE_URL: cannot use the database \(ECONNREFUSED/) as unknown });
     expect(stderr).toMatch(/^backchannel: DATABASE_URL: cannot use the database/);
     expect(stdout + stderr).not.toContain('SECRETPW');
+  });
+});
+
+describe('docs/operator.md', () => {
+  it('lists every operator error code and every configuration variable', async () => {
+    const doc = await readFile(new URL('../../docs/operator.md', import.meta.url), 'utf8');
+    for (const code of OPERATOR_ERROR_CODES) expect(doc, code).toContain(`| \`${code}\` |`);
+    for (const name of Object.keys(ConfigSchema.shape)) expect(doc, name).toContain(`| \`${name}\` |`);
   });
 });

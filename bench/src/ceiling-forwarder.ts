@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { SUBPROTOCOL } from '@backchannel/client-sdk/protocol';
 
 /**
  * The ceiling: a bare WebSocket forwarder speaking the relay's wire shape with none of its
@@ -37,7 +38,7 @@ export async function startCeiling(port = 0): Promise<Ceiling> {
   const server: Server = createServer((_req, res) => {
     res.writeHead(404).end();
   });
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024, handleProtocols: (p) => (p.has('backchannel.v1') ? 'backchannel.v1' : false) });
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024, handleProtocols: (p) => (p.has(SUBPROTOCOL) ? SUBPROTOCOL : false) });
 
   const write = (ws: WebSocket, frame: object): void => {
     if (ws.bufferedAmount > SLOW_CONSUMER_BYTES) {

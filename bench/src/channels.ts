@@ -1,15 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import {
-  RelayConnection,
-  inviteSecretHash,
-  newInviteSecret,
-  signApproval,
-  sodium,
-  sodiumReady,
-  type WebSocketConstructor,
-} from '@backchannel/client-sdk';
-import { fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { RelayConnection, sodium, sodiumReady, type WebSocketConstructor } from '@backchannel/client-sdk';
+import { toBase64Url } from '@backchannel/client-sdk/protocol';
+import { convene, createInvite, found, rawCharter, redeem } from './raw-group.js';
 
 /**
  * Open channels for the bench, set up through the real governance flow (convene, invite,
@@ -49,30 +42,9 @@ async function openGroup(url: string, size: number): Promise<GroupSpec> {
   const parties = Array.from({ length: size }, () => member(url));
   try {
     await host.conn.connect();
-    const { channel } = await host.conn.request({
-      type: 'channel.convene',
-      signKey: toBase64Url(host.sign.publicKey),
-      charter: { purpose: '', memberCap: size + 1, retentionSec: 7 * 86_400, disappearSec: null, disclosureRule: 'unanimous', hostMayRemove: false },
-    });
-    for (const p of parties) {
-      const secret = newInviteSecret();
-      await host.conn.request({ type: 'invite.create', channel, secretHash: toBase64Url(inviteSecretHash(secret)), role: 'party', expiresAt: Date.now() + 600_000 });
-      await p.conn.connect();
-      await p.conn.request({ type: 'invite.redeem', channel, secret: toBase64Url(secret), signKey: toBase64Url(p.sign.publicKey) });
-    }
-    for (const a of parties) {
-      for (const b of parties) {
-        if (a === b) continue;
-        const roster = await a.conn.request({ type: 'roster.get', channel });
-        const entry = roster.members.find((m) => m.key === b.key);
-        if (entry === undefined) throw new Error('member not in roster');
-        const sig = await signApproval(
-          { channel: fromBase64Url(channel)!, memberKey: b.dh.publicKey, memberSignKey: b.sign.publicKey, rosterVersion: entry.sinceVersion },
-          a.sign.secretKey,
-        );
-        await a.conn.request({ type: 'member.approve', channel, member: b.key, sig: toBase64Url(sig) });
-      }
-    }
+    const { channel } = await convene(host, rawCharter(size + 1));
+    for (const p of parties) await redeem(p, channel, await createInvite(host, channel));
+    await found(channel, parties);
     return { channel, members: parties.map((p) => ({ key: p.key, secret: toBase64Url(p.dh.secretKey) })) };
   } finally {
     await Promise.all([host, ...parties].map((m) => m.conn.close()));

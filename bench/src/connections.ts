@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { authProof, sodium, sodiumReady } from '@backchannel/client-sdk';
-import { authSubprotocol, fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { SUBPROTOCOL, authSubprotocol, fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
 import { rssBytes } from './proc-sampler.js';
 import { progress } from './progress.js';
 import { REPO_ROOT, TSX_FLAGS, startRelayProcess, type BenchDatabase } from './relay-under-test.js';
@@ -107,7 +107,7 @@ async function openIdle(url: string, n: number): Promise<Reply> {
     const u = new URL('/v1/ws', url);
     u.protocol = 'ws:';
     const credentials = authSubprotocol({ key: toBase64Url(kp.publicKey), nonce: ch.nonce, proof: toBase64Url(proof) });
-    const ws = new WebSocket(u, ['backchannel.v1', credentials], { perMessageDeflate: false });
+    const ws = new WebSocket(u, [SUBPROTOCOL, credentials], { perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);

@@ -22,6 +22,8 @@ export interface LoadResult {
   readonly delivered: number;
   readonly skipped: number;
   readonly errors: number;
+  /** Of the errors: sends answered `overloaded` (each attempt counts). */
+  readonly refused: number;
   readonly firstError: string | undefined;
   readonly outOfOrder: number;
   readonly ack: LatencySummary;
@@ -161,6 +163,7 @@ function merge(results: GeneratorResult[]): LoadResult {
     delivered,
     skipped: sum((r) => r.skipped),
     errors: sum((r) => r.errors),
+    refused: sum((r) => r.refused),
     firstError: results.find((r) => r.firstError !== undefined)?.firstError,
     outOfOrder: sum((r) => r.outOfOrder),
     ack: ack.summary(),

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { authProof, sodiumReady } from '@backchannel/client-sdk';
-import { authSubprotocol, fromBase64Url } from '@backchannel/client-sdk/protocol';
+import { SUBPROTOCOL, authSubprotocol, fromBase64Url } from '@backchannel/client-sdk/protocol';
 import type { GroupSpec } from './channels.js';
+import { retryDelay } from '../../client-sdk/src/transport/backoff.js';
 import { Histogram, type HistogramData } from './histogram.js';
 
 /**
@@ -12,6 +13,8 @@ import { Histogram, type HistogramData } from './histogram.js';
  * member subscribes to its channel and sends 1 KiB bodies to all the others, either in a closed
  * loop (a fixed window of unacknowledged sends per sender) or in an open loop (a fixed rate,
  * each message timed from when it was due, so a stalled relay cannot hide its queueing).
+ * With `retry`, a send refused as `overloaded` is sent again (same client message id) after the
+ * SDK's own retry delay (its retry-after hint plus full jitter, capped), as SDK clients do.
  * Ack latency: due time to `sent`. Delivery latency: due time (carried in the first bytes of the
  * body, on the system-wide monotonic clock) to `deliver` at the recipient, in any process.
  */
@@ -33,7 +36,7 @@ export interface GeneratorPlan {
 /** One measured run. */
 export type RunSpec =
   | { readonly mode: 'closed'; readonly window: number; readonly warmupMs: number; readonly durationMs: number }
-  | { readonly mode: 'open'; readonly rate: number; readonly warmupMs: number; readonly durationMs: number };
+  | { readonly mode: 'open'; readonly rate: number; readonly retry?: boolean; readonly warmupMs: number; readonly durationMs: number };
 
 /** What a generator measured over a run's window. */
 export interface GeneratorResult {
@@ -44,6 +47,8 @@ export interface GeneratorResult {
   /** Open loop: sends not made because the sender already had too many unacknowledged. */
   readonly skipped: number;
   readonly errors: number;
+  /** Of the errors: sends answered `overloaded` (each attempt counts). */
+  readonly refused: number;
   readonly firstError: string | undefined;
   /** Deliveries whose sequence did not rise over the previous one of their channel (must be 0). */
   readonly outOfOrder: number;
@@ -67,6 +72,13 @@ const nowUs = (): number => Number(process.hrtime.bigint()) / 1000;
 const OPEN_LOOP_MAX_INFLIGHT = 2_000;
 const ACK_EVERY = 32;
 
+/** One send on the wire: when it was first due, its client message id, how often it was refused. */
+interface Attempt {
+  readonly due: number;
+  readonly msgId: string;
+  readonly refusals: number;
+}
+
 interface Member {
   readonly key: string;
   readonly secret: string;
@@ -81,7 +93,8 @@ interface Member {
   counter: number;
   lastSeq: number;
   unacked: number;
-  readonly pending: Map<number, number>;
+  /** Unanswered sends by request id. */
+  readonly pending: Map<number, Attempt>;
   subscribed: () => void;
 }
 
@@ -102,6 +115,7 @@ class Generator {
   #delivered = 0;
   #skipped = 0;
   #errors = 0;
+  #refused = 0;
   #firstError: string | undefined;
   #outOfOrder = 0;
   #flushScheduled = false;
@@ -156,7 +170,7 @@ class Generator {
     url.protocol = 'ws:';
     // The ceiling forwarder (no authentication) reads the member key from the URL.
     if (!this.#plan.auth) url.searchParams.set('key', m.key);
-    const protocols = ['backchannel.v1'];
+    const protocols = [SUBPROTOCOL];
     if (this.#plan.auth) {
       const res = await fetch(new URL('/v1/challenge', base));
       if (!res.ok) throw new Error(`challenge: HTTP ${res.status}`);
@@ -193,7 +207,7 @@ class Generator {
   }
 
   #onMessage(m: Member, text: string): void {
-    let f: { type: string; rid?: number; seq?: number; body?: string; code?: string; message?: string };
+    let f: { type: string; rid?: number; seq?: number; body?: string; code?: string; message?: string; retryAfterMs?: number };
     try {
       f = JSON.parse(text) as typeof f;
     } catch {
@@ -203,13 +217,13 @@ class Generator {
     const t = nowUs();
     switch (f.type) {
       case 'sent': {
-        const due = m.pending.get(f.rid!);
-        if (due === undefined) return;
+        const attempt = m.pending.get(f.rid!);
+        if (attempt === undefined) return;
         m.pending.delete(f.rid!);
         m.inflight--;
         if (this.#recording) {
           this.#acked++;
-          this.#ackHist.record(t - due);
+          this.#ackHist.record(t - attempt.due);
         }
         if (this.#running?.mode === 'closed') this.#send(m, t);
         return;
@@ -242,7 +256,19 @@ class Generator {
       case 'subscribed':
         return;
       case 'error': {
-        if (f.rid !== undefined && m.pending.delete(f.rid)) m.inflight--;
+        const attempt = f.rid === undefined ? undefined : m.pending.get(f.rid);
+        if (f.code === 'overloaded' && this.#recording) this.#refused++;
+        if (attempt !== undefined) {
+          m.pending.delete(f.rid!);
+          const run = this.#running;
+          if (f.code === 'overloaded' && run?.mode === 'open' && run.retry === true) {
+            const again = { ...attempt, refusals: attempt.refusals + 1 };
+            setTimeout(() => this.#transmit(m, again), retryDelay(attempt.refusals, Math.random, f.retryAfterMs));
+            this.#errors++;
+            return;
+          }
+          m.inflight--;
+        }
         this.#error(`${f.code ?? 'error'}: ${f.message ?? ''}`);
         return;
       }
@@ -259,15 +285,25 @@ class Generator {
   #send(m: Member, due: number): void {
     const ws = m.ws;
     if (ws === undefined || ws.readyState !== WebSocket.OPEN) return;
-    const rid = this.#rid++;
-    const stamp = Buffer.alloc(9);
-    stamp.writeDoubleLE(due, 0);
-    const body = stamp.toString('base64url') + this.#filler;
-    m.pending.set(rid, due);
     m.inflight++;
     if (this.#recording) this.#sent++;
+    this.#transmit(m, { due, msgId: `g${process.pid}-${m.counter++}`, refusals: 0 });
+  }
+
+  /** Puts one attempt of a send on the wire (a retry keeps the first attempt's due time and id). */
+  #transmit(m: Member, attempt: Attempt): void {
+    const ws = m.ws;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN) {
+      m.inflight--;
+      return;
+    }
+    const rid = this.#rid++;
+    const stamp = Buffer.alloc(9);
+    stamp.writeDoubleLE(attempt.due, 0);
+    const body = stamp.toString('base64url') + this.#filler;
+    m.pending.set(rid, attempt);
     ws.send(
-      `{"type":"send","rid":${rid},"channel":"${m.channel}","clientMsgId":"g${process.pid}-${m.counter++}","headers":${m.headersJson},"body":"${body}","commitment":"${this.#commitment}"}`,
+      `{"type":"send","rid":${rid},"channel":"${m.channel}","clientMsgId":"${attempt.msgId}","headers":${m.headersJson},"body":"${body}","commitment":"${this.#commitment}"}`,
     );
   }
 
@@ -312,6 +348,7 @@ class Generator {
       delivered: this.#delivered,
       skipped: this.#skipped,
       errors: this.#errors,
+      refused: this.#refused,
       firstError: this.#firstError,
       outOfOrder: this.#outOfOrder,
       ack: { ...this.#ackHist.toJSON(), counts: [...this.#ackHist.counts] },
@@ -329,7 +366,7 @@ class Generator {
   #reset(): void {
     this.#ackHist.reset();
     this.#deliverHist.reset();
-    this.#sent = this.#acked = this.#delivered = this.#skipped = this.#errors = this.#outOfOrder = 0;
+    this.#sent = this.#acked = this.#delivered = this.#skipped = this.#errors = this.#refused = this.#outOfOrder = 0;
     this.#firstError = undefined;
   }
 

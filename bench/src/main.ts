@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runConnections } from './connections.js';
 import { hotspots } from './cpu-profile.js';
+import { runOverload } from './overload.js';
+import { Noise } from './noise.js';
 import { progress } from './progress.js';
 import { REPO_ROOT, startDatabase, type BenchDatabase } from './relay-under-test.js';
 import { formatReport, judge, machine, writeResults, type BenchReport } from './report.js';
@@ -16,7 +18,7 @@ Measures the relay against a bare WebSocket forwarder (the ceiling) in the same 
 embedded PostgreSQL with fsync on, loopback only. Prints a table and one JSON line; writes
 bench/results/latest.json and bench/results/latency.svg.
 
-  --mode <list>        relay,sdk,connections,scale-out (default: all four)
+  --mode <list>        relay,overload,sdk,connections,scale-out (default: all five)
   --duration <ms>      measured window per run (default 4000)
   --warmup <ms>        warm-up before each window (default 1000)
   --rates <list>       open-loop rates in msgs/s (default 2500,5000,10000,15000)
@@ -27,12 +29,15 @@ bench/results/latest.json and bench/results/latency.svg.
   --procs <n>          load generator processes per system (default 2)
   --connections <n>    idle connections for mode connections (default 10000)
   --scale-groups <n>   two-party channels per scale-out run (default 50)
-  --profile            write the relay's V8 CPU profile (mode relay) and list its hotspots
+  --multiples <list>   mode overload: offered load as multiples of the relay's closed-loop
+                       capacity measured in the same run (default 1.5,3)
+  --noise              a CPU-burning neighbour spins on one core for the whole run
+  --profile            write the relay's V8 CPU profile (mode relay, else overload) and list its hotspots
   --quick              a tiny run in seconds (what the tests use)
   --out <dir>          results folder (default bench/results)
   --help`;
 
-const MODES = ['relay', 'sdk', 'connections', 'scale-out'] as const;
+const MODES = ['relay', 'overload', 'sdk', 'connections', 'scale-out'] as const;
 type Mode = (typeof MODES)[number];
 
 async function main(): Promise<number> {
@@ -49,6 +54,8 @@ async function main(): Promise<number> {
       procs: { type: 'string' },
       connections: { type: 'string' },
       'scale-groups': { type: 'string' },
+      multiples: { type: 'string' },
+      noise: { type: 'boolean' },
       profile: { type: 'boolean' },
       quick: { type: 'boolean' },
       out: { type: 'string' },
@@ -80,23 +87,26 @@ async function main(): Promise<number> {
   let db: BenchDatabase | undefined;
   const stopOnSignal = (): void => {
     progress('interrupted: stopping');
-    void (db?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+    void Promise.all([noise?.stop(), db?.stop()]).finally(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
 
-  const parts: { -readonly [K in 'throughput' | 'sdk' | 'connections' | 'scaleOut' | 'hotspots']?: BenchReport[K] } = {};
+  const parts: { -readonly [K in 'throughput' | 'overload' | 'sdk' | 'connections' | 'scaleOut' | 'hotspots']?: BenchReport[K] } = {};
+  const noise = values.noise === true ? Noise.start() : undefined;
+  if (noise) progress('--noise: a CPU-burning neighbour spins on one core for the whole run');
   try {
     if (modes.some((m) => m !== 'sdk')) {
       progress('starting PostgreSQL (embedded, fsync and synchronous_commit on) in a temporary folder');
       db = await startDatabase();
     }
+    // --profile: the relay of mode relay, or else of mode overload, writes a V8 CPU profile.
+    const profDir = values.profile ? path.join(out, 'profile') : undefined;
+    if (profDir) {
+      rmSync(profDir, { recursive: true, force: true });
+      mkdirSync(profDir, { recursive: true });
+    }
     if (modes.includes('relay')) {
-      const profDir = values.profile ? path.join(out, 'profile') : undefined;
-      if (profDir) {
-        rmSync(profDir, { recursive: true, force: true });
-        mkdirSync(profDir, { recursive: true });
-      }
       parts.throughput = await runThroughput(db!, {
         warmupMs,
         durationMs,
@@ -108,14 +118,26 @@ async function main(): Promise<number> {
         procs,
         ...(profDir ? { cpuProfDir: profDir } : {}),
       });
-      if (profDir) {
-        // The relay's main thread writes the largest profile.
-        const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-        const largest = files.map((f) => path.join(profDir, f)).sort((a, b) => sizeOf(b) - sizeOf(a))[0];
-        if (largest) {
-          parts.hotspots = hotspots(largest, REPO_ROOT, 20).bySelf;
-          progress(`relay CPU profile: ${path.relative(REPO_ROOT, largest)}`);
-        }
+    }
+    if (modes.includes('overload')) {
+      parts.overload = await runOverload(db!, {
+        warmupMs,
+        durationMs,
+        window: Math.max(1, num(values.window, 2, 1)),
+        pairGroups: Math.max(1, num(values.groups, 100, 4)),
+        multiples: (values.multiples ?? '1.5,3').split(',').map(Number).filter((n) => n > 0),
+        procs,
+        ...(profDir && !modes.includes('relay') ? { cpuProfDir: profDir } : {}),
+        ...(noise ? { noisePid: noise.pid } : {}),
+      });
+    }
+    if (profDir) {
+      // The relay's main thread writes the largest profile.
+      const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+      const largest = files.map((f) => path.join(profDir, f)).sort((a, b) => sizeOf(b) - sizeOf(a))[0];
+      if (largest) {
+        parts.hotspots = hotspots(largest, REPO_ROOT, 20).bySelf;
+        progress(`relay CPU profile: ${path.relative(REPO_ROOT, largest)}`);
       }
     }
     if (modes.includes('sdk')) parts.sdk = await runSdkBench(quick ? 200 : 2_000);
@@ -130,6 +152,7 @@ async function main(): Promise<number> {
       });
     }
   } finally {
+    await noise?.stop();
     await db?.stop();
   }
 

@@ -34,9 +34,9 @@ export interface BenchDatabase {
 export async function startDatabase(settings: Record<string, string> = {}): Promise<BenchDatabase> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bc-bench-pg-'));
   const pg = await startEmbeddedPostgres({ dataDir: dir, port: await freePort(), settings: { max_connections: '200', ...settings } });
-  const pid = Number(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const pid = Number(readFileSync(path.join(pg.pgDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   return {
-    url: pg.url,
+    url: pg.adminUrl,
     pid,
     stop: async () => {
       await pg.stop().catch(() => undefined);

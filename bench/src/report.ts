@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ConnectionsReport } from './connections.js';
 import type { Hotspot } from './cpu-profile.js';
 import { latencyChart } from './latency-chart.js';
+import type { OverloadReport } from './overload.js';
 import type { ScaleOutReport } from './scale-out.js';
 import type { SdkReport } from './sdk-bench.js';
 import type { RunRecord, ThroughputReport } from './throughput.js';
@@ -37,6 +38,7 @@ export interface BenchReport {
   readonly argv: string[];
   readonly machine: { cpus: number; model: string; loadavg: number[]; node: string; fdLimit: number | undefined };
   readonly throughput?: ThroughputReport;
+  readonly overload?: OverloadReport;
   readonly sdk?: SdkReport;
   readonly connections?: ConnectionsReport;
   readonly scaleOut?: ScaleOutReport;
@@ -52,7 +54,7 @@ function find(runs: readonly RunRecord[], system: RunRecord['system'], workload:
 }
 
 /** Ratios relay ÷ ceiling and the targets of issue #7. */
-export function judge(parts: Pick<BenchReport, 'throughput' | 'sdk' | 'connections' | 'scaleOut'>): { ratios: Record<string, number>; targets: Target[] } {
+export function judge(parts: Pick<BenchReport, 'throughput' | 'overload' | 'sdk' | 'connections' | 'scaleOut'>): { ratios: Record<string, number>; targets: Target[] } {
   const ratios: Record<string, number> = {};
   const targets: Target[] = [];
   const runs = parts.throughput?.runs ?? [];
@@ -91,6 +93,17 @@ export function judge(parts: Pick<BenchReport, 'throughput' | 'sdk' | 'connectio
     });
     const ceil10k = find(runs, 'ceiling', '2-member', 'open', 10_000);
     if (ceil10k) ratios.openLoop10kAckP99VsCeiling = r2(res.ack.p99 / ceil10k.result.ack.p99);
+  }
+  if (parts.overload && parts.overload.goodput.length > 0) {
+    const o = parts.overload;
+    const worst = Math.min(...o.goodput.map((g) => g.ratio));
+    ratios.overloadGoodput = worst;
+    targets.push({
+      id: 'overload-goodput',
+      target: `goodput ÷ closed-loop capacity ≥ 0.9 at ${[...new Set(o.goodput.map((g) => g.multiple))].join('× and ')}× offered${o.noise ? ' (with --noise)' : ''}`,
+      measured: o.goodput.map((g) => `${g.multiple}× ${g.clients} ${g.ratio}`).join(', ') + ` (capacity ${o.capacity.relay} msgs/s = ${r2(o.capacity.relay / o.capacity.ceiling)}× ceiling)`,
+      met: worst >= 0.9,
+    });
   }
   if (parts.connections) {
     const c = parts.connections;
@@ -162,6 +175,28 @@ export function formatReport(report: BenchReport): string {
       table(['system', 'workload', 'load', 'acked/s', 'deliv/s', 'ratio', 'ack p50', 'ack p99', 'dlv p50', 'dlv p99', 'cpu srv', 'cpu pg', 'cpu gen', 'errs'], rows),
     );
     out.push('(latencies in ms; cpu in cores averaged over the window: srv = relay or ceiling process, pg = PostgreSQL, gen = load generators)');
+  }
+  if (report.overload) {
+    const o = report.overload;
+    out.push('', `Overload (two-member groups; offered load as multiples of the relay's closed-loop capacity, ${o.capacity.relay} msgs/s in this run${o.noise ? '; a CPU-burning neighbour on one core' : ''})`);
+    const rows = o.runs.map((r) => [
+      r.system,
+      r.mode === 'closed' ? 'closed' : r.retry === true ? 'retrying' : 'open',
+      r.mode === 'closed' ? 'capacity' : `${r2((r.offered ?? 0) / o.capacity.relay)}× = ${r.offered}/s`,
+      r.result.ackedPerSec,
+      r2(r.result.ackedPerSec / o.capacity.relay).toFixed(2),
+      r.result.ack.p50,
+      r.result.ack.p99,
+      Math.round(r.result.refused / r.result.seconds),
+      r.pipeline ? `${r.pipeline.meanBatch}` : '',
+      r.pipeline ? `${r.pipeline.queueMs}/${r.pipeline.commitMs}/${r.pipeline.handoutMs}` : '',
+      (r.usage.relay ?? r.usage.ceiling)?.cpuCores ?? '',
+      r.usage.postgres?.cpuCores ?? '',
+      r.usage.generators?.cpuCores ?? '',
+      r.usage.noise?.cpuCores ?? '',
+    ]);
+    out.push(table(['system', 'clients', 'offered', 'acked/s', 'goodput÷cap', 'ack p50', 'ack p99', 'refused/s', 'batch', 'queue/commit/handout', 'cpu srv', 'cpu pg', 'cpu gen', 'cpu noise'], rows));
+    out.push('(goodput÷cap = acked/s ÷ the relay\'s closed-loop capacity; latencies in ms from when a send was due, retries included; batch = mean batch size, then mean ms per batch waiting (its oldest send), committing, handing out)');
   }
   if (report.sdk) {
     out.push('', 'SDK (Node, one core, 1 KiB)');

@@ -18,6 +18,9 @@ import {
   type SealedGroupMessage,
 } from '@backchannel/client-sdk';
 import { toBase64Url } from '@backchannel/client-sdk/protocol';
+
+/** Sealing outside a channel: the group state a header names is irrelevant to the timing. */
+const NO_GROUP = { epoch: 0, stateHash: toBase64Url(new Uint8Array(32)) };
 import { progress } from './progress.js';
 
 /**
@@ -127,7 +130,7 @@ async function fanOut(recipients: number, ms: number): Promise<SdkRow> {
   let count = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < ms) {
-    const out = await sealGroupMessage(sender, { recipients: keys, plaintext, clientMsgId: `m${count++}` });
+    const out = await sealGroupMessage(sender, { recipients: keys, plaintext, clientMsgId: `m${count++}`, group: NO_GROUP });
     sender = out.state;
     if (sealed.length < KEEP_FOR_OPENING) sealed.push(out.message);
   }
@@ -170,7 +173,7 @@ async function highSeqOpens(ms: number): Promise<SdkHighSeqRow> {
   let state = others[0]!;
   const plaintext = randomBytes(1024 - 64);
   const deliver = async (seq: number): Promise<GroupDelivery> => {
-    const out = await sealGroupMessage(sender, { recipients: keys, plaintext, clientMsgId: `m${seq}` });
+    const out = await sealGroupMessage(sender, { recipients: keys, plaintext, clientMsgId: `m${seq}`, group: NO_GROUP });
     sender = out.state;
     const m = out.message;
     return { from: sender.self.dhPublic, header: m.headers[keys[0]!]!, body: m.body, commitment: m.commitment, seq, chain: toBase64Url(randomBytes(32)) };

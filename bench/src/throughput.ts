@@ -1,6 +1,7 @@
 import { fakeGroups, openGroups, type GroupSpec } from './channels.js';
 import { LoadFleet, type LoadResult } from './load-fleet.js';
 import type { RunSpec } from './load-generator.js';
+import { pipelineBetween, scrapePipeline, type PipelineTrace } from './pipeline-trace.js';
 import { UsageWindow, type SampledGroup, type UsageSummary } from './proc-sampler.js';
 import { progress } from './progress.js';
 import { startCeilingProcess, startRelayProcess, type BenchDatabase, type ServiceProcess } from './relay-under-test.js';
@@ -36,8 +37,12 @@ export interface RunRecord {
   readonly mode: 'closed' | 'open';
   /** Open loop: offered msgs/s. */
   readonly offered?: number;
+  /** Open loop: refused sends were retried (mode overload). */
+  readonly retry?: boolean;
   readonly result: LoadResult;
   readonly usage: Record<string, UsageSummary>;
+  /** The relay's commit pipeline over the run. */
+  readonly pipeline?: PipelineTrace;
 }
 
 /** Mode 1's output. */
@@ -46,28 +51,41 @@ export interface ThroughputReport {
   readonly setupSeconds: number;
 }
 
-interface System {
+/** A system under test and the processes whose CPU is read with it. */
+export interface System {
   readonly name: 'ceiling' | 'relay';
   readonly service: ServiceProcess;
   readonly sampled: SampledGroup[];
 }
 
-async function measure(system: System, fleet: LoadFleet, workload: string, spec: RunSpec): Promise<RunRecord> {
+/** Runs one measured run of `fleet` against `system`. */
+export async function measure(system: System, fleet: LoadFleet, workload: string, spec: RunSpec): Promise<RunRecord> {
   const usage = new UsageWindow([...system.sampled, ...fleet.pids.map((pid, i) => ({ name: `generator${i}`, pid, tree: false }))]);
+  const before = system.name === 'relay' ? await scrapePipeline(system.service.url) : undefined;
   const result = await fleet.run(spec);
   const used = usage.stop();
+  const pipeline = before === undefined ? undefined : pipelineBetween(before, await scrapePipeline(system.service.url));
   const generators = Object.entries(used).filter(([k]) => k.startsWith('generator'));
   const summary: Record<string, UsageSummary> = Object.fromEntries(Object.entries(used).filter(([k]) => !k.startsWith('generator')));
   summary.generators = {
     cpuCores: Math.round(generators.reduce((a, [, u]) => a + u.cpuCores, 0) * 100) / 100,
     rssMiB: Math.round(generators.reduce((a, [, u]) => a + u.rssMiB, 0) * 10) / 10,
   };
-  const label = spec.mode === 'open' ? `open ${spec.rate}/s` : `closed w=${spec.window}`;
+  const label = spec.mode === 'open' ? `${spec.retry === true ? 'retrying' : 'open'} ${Math.round(spec.rate)}/s` : `closed w=${spec.window}`;
   progress(
     `  ${system.name.padEnd(7)} ${workload.padEnd(8)} ${label.padEnd(14)} acked ${result.ackedPerSec}/s delivered ${result.deliveredPerSec}/s ` +
-      `ack p99 ${result.ack.p99} ms, delivery p99 ${result.delivery.p99} ms${result.errors > 0 ? `, ${result.errors} errors (${result.firstError})` : ''}`,
+      `ack p99 ${result.ack.p99} ms, delivery p99 ${result.delivery.p99} ms${result.errors > 0 ? `, ${result.errors} errors (${result.firstError ?? `${result.refused} overloaded`})` : ''}` +
+      (pipeline ? `; batches ${pipeline.batches} × ${pipeline.meanBatch}, queue ${pipeline.queueMs} ms, commit ${pipeline.commitMs} ms, handout ${pipeline.handoutMs} ms` : ''),
   );
-  return { system: system.name, workload, mode: spec.mode, ...(spec.mode === 'open' ? { offered: spec.rate } : {}), result, usage: summary };
+  return {
+    system: system.name,
+    workload,
+    mode: spec.mode,
+    ...(spec.mode === 'open' ? { offered: Math.round(spec.rate), ...(spec.retry === true ? { retry: true } : {}) } : {}),
+    result,
+    usage: summary,
+    ...(pipeline ? { pipeline } : {}),
+  };
 }
 
 /** Runs mode 1. */

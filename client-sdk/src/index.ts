@@ -9,7 +9,7 @@
 export { sodium, sodiumReady, type Sodium } from './sodium.js';
 export { authProof } from './auth-proof.js';
 export { BackchannelError, type ErrorCode } from './protocol/index.js';
-export { newInviteSecret, inviteSecretHash, INVITE_SECRET_BYTES } from './invite.js';
+export { newInviteSecret, invitationKeys, INVITE_SECRET_BYTES } from './invite.js';
 export {
   RelayConnection,
   type ChannelHandlers,
@@ -22,6 +22,7 @@ export {
 export type { ConnectionState, StateChange, StateReason } from './transport/state.js';
 export type { FetchLike, Platform, WebSocketConstructor, WebSocketLike } from './transport/platform.js';
 export * from './channel/index.js';
+export * from './group/index.js';
 export * from './crypto/index.js';
 export * from './keystore/index.js';
 export * from './formal/index.js';

@@ -10,9 +10,12 @@ export function newInviteSecret(): Uint8Array {
 }
 
 /**
- * What the host registers with the relay: a keyed hash of the secret, so a copy of the relay's
- * database cannot redeem an invitation.
+ * The invitation's key pair, derived from its secret. The host registers the public half (signed
+ * by the host); the invitee signs its keys with the secret half on redemption. The relay holds
+ * only the public half, so it can check a redemption but never make one.
  */
-export function inviteSecretHash(secret: Uint8Array): Uint8Array {
-  return sodium.crypto_generichash(32, secret, utf8('backchannel/invite/v1'));
+export function invitationKeys(secret: Uint8Array): { publicKey: Uint8Array; secretKey: Uint8Array } {
+  const seed = sodium.crypto_generichash(32, secret, utf8('backchannel/invite-key/v1'));
+  const pair = sodium.crypto_sign_seed_keypair(seed);
+  return { publicKey: pair.publicKey, secretKey: pair.privateKey };
 }

@@ -18,8 +18,8 @@ export async function disclosureTour(relay: string): Promise<DisclosureTour> {
   const host = await convene({ relay, store: new MemoryKeyStore(), platform });
   const alice = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
   const bob = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
-  await alice.approve(bob.memberKey);
-  await bob.approve(alice.memberKey);
+  await alice.approve(bob.memberKey, { fingerprint: await bob.myFingerprint() });
+  await bob.approve(alice.memberKey, { fingerprint: await alice.myFingerprint() });
   await Promise.all([alice.whenActive(), bob.whenActive()]);
 
   // The host's seat: it reads no message, but sees every stage change.
@@ -57,10 +57,11 @@ export async function disclosureTour(relay: string): Promise<DisclosureTour> {
   await bob.disclosure.consent(excerpt);
   await alice.disclosure.publish(excerpt);
 
-  // The observer verifies offline, pinning the relay's published record keys.
+  // The observer verifies offline, pinning the channel's fingerprint (a party gives it out of band:
+  // it proves who the parties were) and the relay's published record keys.
   const { recordKeys } = (await (await fetch(`${relay}/.well-known/backchannel.json`)).json()) as { recordKeys: string[] };
   const log: unknown = await (await fetch(`${relay}/v1/formal/${host.id}`)).json();
-  const result = await verifyLog(log, { relayKeys: recordKeys });
+  const result = await verifyLog(log, { fingerprint: alice.fingerprint, relayKeys: recordKeys });
   await new Promise((r) => setTimeout(r, 200)); // let the feed deliver
   feed.close();
   await Promise.all([alice.close(), bob.close(), host.close()]);

@@ -9,8 +9,9 @@ export interface GovernanceTour {
   carolPendingAfterOneApproval: boolean;
   carolActiveAfterAll: boolean;
   hostApproving: string;
+  approvingUnchecked: string;
   overCap: string;
-  removedStatus: string | undefined;
+  carolGoneAfterRemoval: boolean;
   afterDissolve: string;
 }
 
@@ -23,8 +24,8 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-const statusOf = async (viewer: ChannelClient, member: string) =>
-  (await viewer.refreshRoster()).members.find((m) => m.key === member)?.status;
+/** Whether `member` is in the group state `viewer` verified from the signed log. */
+const inGroup = async (viewer: ChannelClient, member: string) => (await viewer.refreshGroup()).members.some((m) => m.key === member);
 
 /** The governance rules, one after another, on `relay`. */
 export async function governanceTour(relay: string): Promise<GovernanceTour> {
@@ -32,32 +33,36 @@ export async function governanceTour(relay: string): Promise<GovernanceTour> {
   const host = await convene({ relay, store: store(), platform, charter: { memberCap: 4, hostMayRemove: false } });
   const alice = await join({ invite: await host.invite(), store: store(), platform });
   const bob = await join({ invite: await host.invite(), store: store(), platform });
-  await alice.approve(bob.memberKey);
-  await bob.approve(alice.memberKey);
+  // Each approval names the fingerprint the invitee read out (out of band; here in memory).
+  await alice.approve(bob.memberKey, { fingerprint: await bob.myFingerprint() });
+  await bob.approve(alice.memberKey, { fingerprint: await alice.myFingerprint() });
   await Promise.all([alice.whenActive(), bob.whenActive()]);
 
-  // A later member needs every active party's signed approval; the host's is not enough.
+  // A later member needs every party's signature in the group log; the host's counts for nothing.
   const carol = await join({ invite: await host.invite(), store: store(), platform });
-  const hostApproving = await codeOf(host.approve(carol.memberKey));
-  await alice.approve(carol.memberKey);
-  const carolPendingAfterOneApproval = (await statusOf(alice, carol.memberKey)) === 'pending';
-  await bob.approve(carol.memberKey);
+  const hostApproving = await codeOf(host.approve(carol.memberKey, { fingerprint: await carol.myFingerprint() }));
+  const approvingUnchecked = await codeOf(alice.approve(carol.memberKey)); // no fingerprint compared
+  await alice.approve(carol.memberKey, { fingerprint: await carol.myFingerprint() });
+  const carolPendingAfterOneApproval = !(await inGroup(alice, carol.memberKey));
+  await bob.approve(carol.memberKey, { fingerprint: await carol.myFingerprint() });
   await carol.whenActive();
-  const carolActiveAfterAll = (await statusOf(alice, carol.memberKey)) === 'active';
+  const carolActiveAfterAll = await inGroup(alice, carol.memberKey);
 
   // The cap counts the host, so a fifth member cannot redeem.
   const overCap = await codeOf(host.invite().then((link) => join({ invite: link, store: store(), platform })));
 
-  // Removal: every other party votes; the removed member's connection is cut.
+  // Removal: every other party signs it; the removed member's connection is cut.
   await alice.remove(carol.memberKey);
   await bob.remove(carol.memberKey);
-  const removedStatus = await statusOf(alice, carol.memberKey);
+  const carolGoneAfterRemoval = !(await inGroup(alice, carol.memberKey));
 
-  // Any party dissolves: the relay deletes the channel's ciphertext, every client deletes its
-  // channel state and closes, so nothing more can be sent (`closed`).
+  // Any party dissolves, by a signed entry every client verifies: the relay deletes the channel's
+  // ciphertext, every client deletes its channel state and closes, so nothing more can be sent.
+  const bobEnded = new Promise((resolve) => bob.on('ended', resolve));
   await alice.dissolve();
+  await bobEnded;
   const afterDissolve = await codeOf(bob.sendText('too late'));
 
   await Promise.all([carol.close(), bob.close(), host.close()]);
-  return { carolPendingAfterOneApproval, carolActiveAfterAll, hostApproving, overCap, removedStatus, afterDissolve };
+  return { carolPendingAfterOneApproval, carolActiveAfterAll, hostApproving, approvingUnchecked, overCap, carolGoneAfterRemoval, afterDissolve };
 }

@@ -13,9 +13,10 @@ export async function main(relay: string): Promise<string[]> {
   const alice = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
   const bob = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
 
-  // Founding parties approve each other with their signatures; then the channel opens.
-  await alice.approve(bob.memberKey);
-  await bob.approve(alice.memberKey);
+  // Founding parties approve each other by signing the channel's founding into its group log.
+  // Each first compares the other's fingerprint, read out of band (here: in memory).
+  await alice.approve(bob.memberKey, { fingerprint: await bob.myFingerprint() });
+  await bob.approve(alice.memberKey, { fingerprint: await alice.myFingerprint() });
   await Promise.all([alice.whenActive(), bob.whenActive()]);
 
   // Compare this out of band to rule out a relay in the middle.

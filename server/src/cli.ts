@@ -1,16 +1,26 @@
 import { runCli } from './commands/run-cli.js';
 
+/**
+ * A signal repeated within this window is the same stop: Ctrl-C reaches both the `backchannel`
+ * bin and the relay it runs (one process group), and the bin forwards it too; a supervisor may
+ * signal the whole group. Only a signal after the window forces an exit.
+ */
+const REPEAT_WINDOW_MS = 2_000;
+
 // The process entry point: wires signals and streams to runCli, then exits with its code.
-// The first SIGTERM/SIGINT asks the running command to stop gracefully; a second one forces it.
-let stopRequested = false;
+// The first SIGTERM/SIGINT asks the running command to stop gracefully; one after the window forces it.
+let firstSignalAt: number | undefined;
 const stop = new Promise<void>((resolve) => {
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopRequested) {
-      process.stderr.write(`backchannel: ${signal} again, stopping now\n`);
-      process.exit(1);
+    const now = performance.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      resolve();
+      return;
     }
-    stopRequested = true;
-    resolve();
+    if (now - firstSignalAt < REPEAT_WINDOW_MS) return;
+    process.stderr.write(`backchannel: ${signal} again, stopping now\n`);
+    process.exit(1);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

@@ -7,6 +7,7 @@ import {
   type ErrorCode,
   type RelayFrame,
 } from '@backchannel/client-sdk/protocol';
+import { admissionLimits, overloadedFrame, refusesSend, retryAfterMs, sendRidOf, type AdmissionLimits } from './admission.js';
 import type { RelayContext } from './context.js';
 import type { Subscription } from './delivery/subscription.js';
 import type { Sink } from './delivery/sink.js';
@@ -33,6 +34,7 @@ export class Connection implements Sink {
   readonly #socket: Duplex;
   readonly #ctx: RelayContext;
   readonly #bucket: TokenBucket;
+  readonly #limits: AdmissionLimits;
   #strikes = 0;
   #closed = false;
   /** Output is being gathered for one write (see `send`). */
@@ -47,6 +49,7 @@ export class Connection implements Sink {
     this.memberText = memberText;
     this.#ctx = ctx;
     this.#bucket = new TokenBucket(ctx.config.BACKCHANNEL_RATE_PER_SEC, ctx.config.BACKCHANNEL_RATE_BURST);
+    this.#limits = admissionLimits(ctx.config);
     this.#short = memberText.slice(0, 8);
     ctx.logger.debug({ event: 'connected', member: this.#short }, 'member connected');
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
@@ -91,10 +94,11 @@ export class Connection implements Sink {
     this.#socket.uncork();
   };
 
-  /** Answers a request with an error code. */
+  /** Answers a request with an error code; `overloaded` carries the relay's retry-after hint. */
   fail(rid: number | undefined, code: ErrorCode, message: string): void {
     this.#ctx.metrics.errors.inc({ code });
-    this.send(rid === undefined ? { type: 'error', code, message } : { type: 'error', rid, code, message });
+    const hint = code === 'overloaded' ? { retryAfterMs: retryAfterMs(this.#limits) } : {};
+    this.send(rid === undefined ? { type: 'error', code, message, ...hint } : { type: 'error', rid, code, message, ...hint });
   }
 
   /** Cuts the connection after a server-side failure; the client reconnects and resumes. */
@@ -146,6 +150,7 @@ export class Connection implements Sink {
       this.#strike('bad_frame', undefined, 'frames are JSON text');
       return;
     }
+    if (this.#refusedEarly(data)) return;
     let raw: unknown;
     try {
       raw = JSON.parse(data.toString());
@@ -177,6 +182,20 @@ export class Connection implements Sink {
         this.fail(rid, 'internal', 'internal error');
       }
     });
+  }
+
+  /**
+   * Under overload, a send is refused before it is decoded, parsed or validated (see
+   * admission.ts): refusing must cost far less than accepting, or the refusals eat the capacity
+   * they protect (receive livelock). Not a strike: the client did nothing wrong.
+   */
+  #refusedEarly(data: RawData): boolean {
+    if (!refusesSend(this.#ctx.messages, this.#limits)) return false;
+    const rid = sendRidOf(data);
+    if (rid === undefined) return false;
+    this.#ctx.metrics.errors.inc({ code: 'overloaded' });
+    this.sendText('error', overloadedFrame(rid, retryAfterMs(this.#limits)));
+    return true;
   }
 
   #strike(code: ErrorCode, rid: number | undefined, message: string): void {

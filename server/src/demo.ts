@@ -42,10 +42,11 @@ async function main(): Promise<number> {
     const north = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
     const south = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
     say(`3. Two parties redeemed one-time invitations: North ${north.memberKey.slice(0, 10)}…, South ${south.memberKey.slice(0, 10)}…`);
-    await north.approve(south.memberKey);
-    await south.approve(north.memberKey);
+    // Each compares the other's fingerprint, read out of band, before signing the founding.
+    await north.approve(south.memberKey, { fingerprint: await south.myFingerprint() });
+    await south.approve(north.memberKey, { fingerprint: await north.myFingerprint() });
     await Promise.all([north.whenActive(), south.whenActive()]);
-    say(`4. They approved each other with signatures; the channel is open. Safety number: ${await north.safetyNumber(south.memberKey)}`);
+    say(`4. They compared fingerprints and signed the channel's founding into its group log; the channel is open (fingerprint ${north.fingerprint}). Safety number: ${await north.safetyNumber(south.memberKey)}`);
 
     const heard = new Promise<void>((resolve) => south.on('message', (m) => m.content.kind === 'text' && resolve()));
     const opening = await north.sendText('We can open the harbour on weekdays.');
@@ -80,11 +81,12 @@ async function main(): Promise<number> {
     say(`7. An excerpt of seq ${opening.seq}–${aside.seq}: two messages opened, the aside withheld, published`);
 
     const { recordKeys } = (await (await fetch(`${relay.url}/.well-known/backchannel.json`)).json()) as { recordKeys: string[] };
-    const result = await verifyLog(await (await fetch(`${relay.url}/v1/formal/${host.id}`)).json(), { relayKeys: recordKeys });
+    // An observer pins the channel's fingerprint (a party gives it out of band) and the relay's record keys.
+    const result = await verifyLog(await (await fetch(`${relay.url}/v1/formal/${host.id}`)).json(), { fingerprint: host.fingerprint, relayKeys: recordKeys });
     if (!result.ok) throw new Error(`the formal record does not verify: ${result.reason}`);
     say(`8. The formal record verifies: ${result.records.length} records, consents by ${result.records[0]!.consentingKeys.length} parties, relay signature valid`);
-    say(`   Formal-record page: ${relay.url}/formal/${host.id}`);
-    say(`   Verify from the command line: npm run backchannel -- verify ${relay.url}/v1/formal/${host.id}`);
+    say(`   Formal-record page: ${relay.url}/formal/${host.id}#fingerprint=${host.fingerprint}`);
+    say(`   Verify from the command line: npm run backchannel -- verify ${relay.url}/v1/formal/${host.id} --fingerprint ${host.fingerprint}`);
     await Promise.all([north.close(), south.close(), host.close()]);
     if (!exitAfter) {
       say('   Serving the page until Ctrl-C.');

@@ -35,7 +35,7 @@ describe('npm run bench', () => {
 
   it('runs a tiny load through every mode and writes well-formed JSON and SVG', { timeout: 240_000 }, async () => {
     out = await mkdtemp(path.join(tmpdir(), 'bc-bench-test-'));
-    const { code, stdout, stderr } = await runBench(['--quick', '--connections', '40', '--out', out]);
+    const { code, stdout, stderr } = await runBench(['--quick', '--noise', '--connections', '40', '--out', out]);
     expect(code, stderr.slice(-2000)).toBe(0);
     expect(stderr).toContain('done in');
 
@@ -50,6 +50,12 @@ describe('npm run bench', () => {
       sdk: { rows: { recipients: number; sealPerSec: number; openPerSec: number }[]; highSeq: { fromSeq: number; openPerSec: number } };
       connections: { established: number; requested: number; kibPerConnection: number };
       scaleOut: { runs: { name: string; result: Run['result'] }[]; ratio: number };
+      overload: {
+        noise: boolean;
+        capacity: { relay: number; ceiling: number };
+        runs: (Run & { retry?: boolean; result: { refused: number; acked: number; sent: number }; pipeline?: { batches: number; meanBatch: number }; usage: Record<string, { cpuCores: number }> })[];
+        goodput: { multiple: number; clients: string; ratio: number }[];
+      };
       ratios: Record<string, number>;
       targets: { id: string; met: boolean | null }[];
     };
@@ -73,7 +79,31 @@ describe('npm run bench', () => {
     expect(stdout).toContain('opened at sequences past 1,000,000');
     expect(report.connections.established).toBe(40);
     expect(report.ratios.durable2Member).toBeGreaterThan(0);
-    expect(report.targets.map((t) => t.id)).toEqual(expect.arrayContaining(['durable-2-member', 'fan-out', 'idle-connections', 'two-nodes', 'sdk-fan-out']));
+    expect(report.targets.map((t) => t.id)).toEqual(expect.arrayContaining(['durable-2-member', 'fan-out', 'idle-connections', 'two-nodes', 'sdk-fan-out', 'overload-goodput']));
+
+    // Mode overload: capacity first, then each multiple offered by the ceiling, open-loop and
+    // retrying clients of the relay; the noise neighbour was sampled in every run.
+    const o = report.overload;
+    expect(o.noise).toBe(true);
+    expect(o.capacity.relay).toBeGreaterThan(0);
+    expect(o.runs.map((r) => [r.system, r.mode, r.retry === true])).toEqual([
+      ['ceiling', 'closed', false],
+      ['relay', 'closed', false],
+      ...[1.5, 3].flatMap(() => [
+        ['ceiling', 'open', false],
+        ['relay', 'open', false],
+        ['relay', 'open', true],
+      ]),
+    ]);
+    expect(o.goodput.map((g) => [g.multiple, g.clients])).toEqual([[1.5, 'open'], [1.5, 'retrying'], [3, 'open'], [3, 'retrying']]);
+    for (const r of o.runs) {
+      expect(r.result.acked).toBeGreaterThan(0);
+      expect(r.result.outOfOrder).toBe(0);
+      expect(r.result.errors).toBe(r.result.refused);
+      expect(r.usage.noise!.cpuCores).toBeGreaterThan(0);
+      if (r.system === 'relay') expect(r.pipeline!.batches).toBeGreaterThan(0);
+    }
+    expect(stdout).toContain('goodput÷cap');
     expect(stdout).toContain('Relay vs ceiling');
 
     const svg = await readFile(path.join(out, 'latency.svg'), 'utf8');

@@ -5,8 +5,9 @@ import { BackchannelError, IndexedDbKeyStore, generateStoreKey, join, reopen, ty
 interface Driver {
   join(link: string): Promise<string>;
   reopen(channel: string): Promise<string>;
-  approve(member: string): Promise<void>;
-  trustedParties(): Promise<number>;
+  approve(member: string, fingerprint: string): Promise<void>;
+  fingerprint(): Promise<string>;
+  parties(): Promise<number>;
   send(text: string): Promise<number>;
   draft(text: string): Promise<string>;
   received(): string[];
@@ -97,8 +98,9 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 window.bc = {
   join: async (link) => watch(await join({ invite: link, store: await openStore() })),
   reopen: async (channel) => watch(await reopen({ channel, store: await openStore() })),
-  approve: (member) => client!.approve(member),
-  trustedParties: async () => (await client!.refreshRoster()).members.filter((m) => m.trusted && m.role === 'party' && m.status === 'active').length,
+  approve: (member, fingerprint) => client!.approve(member, { fingerprint }),
+  fingerprint: () => client!.myFingerprint(),
+  parties: async () => (await client!.refreshGroup()).members.filter((m) => m.role === 'party').length,
   send: async (text) => (await client!.sendText(text)).seq,
   draft: (text) => client!.draft({ kind: 'communique', text }),
   received: () => received,

@@ -81,10 +81,12 @@ describe('the SDK in a real Chromium, with its IndexedDB key store', () => {
     nodeParty = observe(await join({ invite: await host.invite(), store: nodeStore, platform: nodePlatform }), nodeStore);
     const browserKey = await page.evaluate((link) => window.bc.join(link), await host.invite());
 
-    await nodeParty.client.approve(browserKey);
-    await page.evaluate((k) => window.bc.approve(k), nodeParty.client.memberKey);
-    await until(async () => (await page.evaluate(() => window.bc.trustedParties())) === 2);
-    await until(async () => (await nodeParty.client.refreshRoster()).members.filter((m) => m.trusted && m.role === 'party' && m.status === 'active').length === 2);
+    // Each compares the other's fingerprint (read out of band) before approving.
+    await nodeParty.client.approve(browserKey, { fingerprint: await page.evaluate(() => window.bc.fingerprint()) });
+    const nodeFingerprint = await nodeParty.client.myFingerprint();
+    await page.evaluate(([k, f]) => window.bc.approve(k!, f!), [nodeParty.client.memberKey, nodeFingerprint]);
+    await until(async () => (await page.evaluate(() => window.bc.parties())) === 2);
+    await until(async () => (await nodeParty.client.refreshGroup()).members.filter((m) => m.role === 'party').length === 2);
 
     await page.evaluate(() => window.bc.send('hello from Chromium'));
     await nodeParty.client.sendText('hello from Node');

@@ -4,7 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { disclosureContentHash, signConsent, verifyLog, type FormalLog, type PushFrame } from '@backchannel/client-sdk';
 import { fromBase64Url, toBase64Url, type DisclosureContent } from '@backchannel/client-sdk/protocol';
 import { rotateRelayKey } from '../../server/src/store/relay-keys.js';
-import { approveMember, inviteAndRedeem, openChannel, rawMember, reconnected, type RawMember } from '../support/members.js';
+import { inviteAndRedeem, openChannel, rawMember, reconnected, type RawMember } from '../support/members.js';
+import { admit, headOf, readGroup, signChange } from '../../bench/src/raw-group.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 import { codeOf, until } from '../support/sdk.js';
 
@@ -13,9 +14,10 @@ async function proposeAndConsent(channel: string, proposer: RawMember, parties: 
   const proposalId = toBase64Url(randomBytes(16));
   const contentHash = disclosureContentHash(content);
   await proposer.conn.request({ type: 'disclosure.propose', channel, proposalId, kind: content.kind, contentHash: toBase64Url(contentHash), rangeFrom: 0, rangeTo: 0, releaseAt });
+  const { epoch, stateHash } = await headOf(proposer, channel);
   for (const p of parties) {
     const sig = await signConsent(
-      { channel: fromBase64Url(channel)!, proposalId: fromBase64Url(proposalId)!, contentHash, kind: content.kind, rangeFrom: 0, rangeTo: 0, releaseAt },
+      { channel: fromBase64Url(channel)!, proposalId: fromBase64Url(proposalId)!, contentHash, kind: content.kind, rangeFrom: 0, rangeTo: 0, releaseAt, epoch, stateHash },
       p.sign.secretKey,
     );
     await p.conn.request({ type: 'disclosure.consent', channel, proposalId, sig: toBase64Url(sig) });
@@ -43,9 +45,9 @@ describe('the formal record outlives restarts, key rotation and dissolve; observ
     const observer = await rawMember(relay.url);
     members.push(ch.host, a, b, observer);
     await inviteAndRedeem(ch.host, ch.channel, observer, 'observer');
-    for (const p of [a, b]) await approveMember(p, ch.channel, observer);
-    const roster = await observer.conn.request({ type: 'roster.get', channel: ch.channel });
-    expect(roster.members.find((m) => m.key === observer.key)?.status).toBe('active');
+    await admit(ch.channel, [a, b], observer);
+    const group = await readGroup(observer, ch.channel);
+    expect(group.entries.at(-1)!.change).toMatchObject({ kind: 'add', member: { key: observer.key, role: 'observer' } });
 
     const seen = (m: RawMember): PushFrame[] => {
       const frames: PushFrame[] = [];
@@ -97,9 +99,9 @@ describe('the formal record outlives restarts, key rotation and dissolve; observ
     expect(log.records[1]!.publishedAt).toBeGreaterThanOrEqual(releaseAt);
     const pinned = await recordKeysOf(second);
     expect(pinned).toEqual([secondKey, firstKey]);
-    expect((await verifyLog(log, { relayKeys: pinned })).ok).toBe(true);
+    expect((await verifyLog(log, { fingerprint: ch.fingerprint, relayKeys: pinned })).ok).toBe(true);
     // Pinning only the new key: the old record is named as the one that does not check out.
-    const newOnly = await verifyLog(log, { relayKeys: [secondKey] });
+    const newOnly = await verifyLog(log, { fingerprint: ch.fingerprint, relayKeys: [secondKey] });
     expect(newOnly.ok).toBe(false);
     if (!newOnly.ok) expect(newOnly.index).toBe(0);
 
@@ -107,14 +109,15 @@ describe('the formal record outlives restarts, key rotation and dissolve; observ
     a = reconnected(second.url, a);
     members.push(a);
     await a.conn.connect();
-    await a.conn.request({ type: 'channel.dissolve', channel: ch.channel });
+    await signChange(a, ch.channel, { kind: 'dissolve' });
     const db = second.context.db.kysely;
     const channelId = fromBase64Url(ch.channel)!;
     expect(await db.selectFrom('disclosures').select('proposal_id').where('channel_id', '=', channelId).execute()).toEqual([]);
     expect(await db.selectFrom('disclosure_consents').select('proposal_id').where('channel_id', '=', channelId).execute()).toEqual([]);
     const after = await logOf(second, ch.channel);
-    expect(after).toEqual(log);
-    expect((await verifyLog(after, { relayKeys: pinned })).ok).toBe(true);
+    expect(after.records).toEqual(log.records);
+    expect(after.group.at(-1)?.change.kind).toBe('dissolve'); // the log grew by the signed dissolve only
+    expect((await verifyLog(after, { fingerprint: ch.fingerprint, relayKeys: pinned })).ok).toBe(true);
 
     // Records never change, whoever asks: the database itself refuses.
     await expect(db.updateTable('formal_records').set({ published_at: 0 }).where('channel_id', '=', channelId).execute()).rejects.toThrow(/append-only/);

@@ -5,23 +5,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FormalLog } from '@backchannel/client-sdk';
 import { launchChromium } from '../support/chromium.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
-import { convenedChannel, type Party } from '../support/sdk.js';
+import { convenedChannel, until, type Party } from '../support/sdk.js';
 
 describe('the formal-record page, in a real Chromium', () => {
   let relay: TestRelay;
   let browser: Awaited<ReturnType<typeof launchChromium>>;
   let copies: Server;
   let channel: string;
+  let fingerprint: string;
   const served = new Map<string, string>();
 
   beforeAll(async () => {
     relay = await startTestRelay();
     const { host, parties } = await convenedChannel(relay.url, 2);
     channel = host.id;
+    fingerprint = host.fingerprint;
     const [alice, bob] = parties as [Party, Party];
     const said = await alice.client.sendText('We agree to meet in Geneva.');
     const id = await alice.client.draft({ kind: 'excerpt', items: [{ seq: said.seq, opened: { plaintext: said.plaintext, frankingKey: said.frankingKey } }] });
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => bob.client.drafts().some((d) => d.proposalId === id));
     await alice.client.disclosure.propose(id);
     await alice.client.disclosure.consent(id);
     await bob.client.disclosure.consent(id);
@@ -43,21 +45,42 @@ describe('the formal-record page, in a real Chromium', () => {
     await relay.close();
   });
 
-  async function open(query = ''): Promise<{ verdict: string; status: string }> {
+  /** Opens the page (the fingerprint goes in the URL fragment, which no server sees) and reads its verdict. */
+  async function open(name: string, query = '', pinned: string | null = fingerprint): Promise<{ verdict: string; status: string }> {
     const page = await browser.context.newPage();
-    await page.goto(`${relay.url}/formal/${channel}${query}`);
+    await page.goto(`${relay.url}/formal/${channel}${query}${pinned === null ? '' : `#fingerprint=${pinned}`}`);
     await page.waitForSelector('body[data-verified]', { state: 'attached', timeout: 20_000 });
     const verdict = (await page.getAttribute('body', 'data-verified')) ?? '';
     const status = (await page.textContent('#status')) ?? '';
-    await page.screenshot({ path: `test-results/formal-${query === '' ? 'valid' : 'tampered'}.png`, fullPage: true });
+    await page.screenshot({ path: `test-results/formal-${name}.png`, fullPage: true });
     await page.close();
     return { verdict, status };
   }
 
-  it('shows a valid log as valid, with the excerpt and its time', async () => {
-    const { verdict, status } = await open();
+  it('shows a valid log as valid against the pinned fingerprint, saying what it checked and what not', async () => {
+    const { verdict, status } = await open('valid');
     expect(verdict).toBe('valid');
-    expect(status).toContain('Valid');
+    expect(status).toContain(`Valid against fingerprint ${fingerprint}`);
+    expect(status).toContain('Not checked');
+  });
+
+  it('verifies nothing without a fingerprint, and says so', async () => {
+    const { verdict, status } = await open('unanchored', '', null);
+    expect(verdict).toBe('unanchored');
+    expect(status).toMatch(/^Not verified: add #fingerprint=/);
+  });
+
+  it('shows a copy with invented parties, or pinned to another fingerprint, as invalid, naming why', async () => {
+    const log = (await (await fetch(`${relay.url}/v1/formal/${channel}`)).json()) as FormalLog;
+    const invented = { ...log, records: [{ ...log.records[0]!, parties: [log.records[0]!.parties[0]!] }] };
+    served.set('/invented.json', JSON.stringify(invented));
+    const at = (name: string) => `?log=${encodeURIComponent(`http://127.0.0.1:${(copies.address() as AddressInfo).port}/${name}`)}`;
+    const one = await open('invented-parties', at('invented.json'));
+    expect(one.verdict).toBe('invalid');
+    expect(one.status).toContain('the record lists parties other than the parties of its group state');
+    const other = await open('other-fingerprint', '', log.group[1] === undefined ? 'A'.repeat(43) : `B${fingerprint.slice(1)}`);
+    expect(other.verdict).toBe('invalid');
+    expect(other.status).toContain('does not start at the pinned fingerprint');
   });
 
   it('shows a tampered copy as invalid, naming why', async () => {
@@ -69,7 +92,7 @@ describe('the formal-record page, in a real Chromium', () => {
     const tampered = { ...log, records: [{ ...record, items: [{ ...item, opened: { ...item.opened, plaintext: Buffer.from(forged).toString('base64url') } }] }] };
     served.set('/tampered.json', JSON.stringify(tampered));
     const url = `http://127.0.0.1:${(copies.address() as AddressInfo).port}/tampered.json`;
-    const { verdict, status } = await open(`?log=${encodeURIComponent(url)}`);
+    const { verdict, status } = await open('tampered', `?log=${encodeURIComponent(url)}`);
     expect(verdict).toBe('invalid');
     expect(status).toMatch(/Invalid: record 0: opening of seq \d+ does not match its commitment/);
   });

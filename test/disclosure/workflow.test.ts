@@ -64,7 +64,7 @@ describe('staged disclosure into the formal record: a host and three parties', (
     expect(published.stage).toBe('published');
     const formal = await log();
     expect(formal.records).toHaveLength(1);
-    const verified = await verifyLog(formal, { relayKeys: await relayKeys() });
+    const verified = await verifyLog(formal, { fingerprint: host.fingerprint, relayKeys: await relayKeys() });
     expect(verified.ok).toBe(true);
     if (verified.ok) {
       expect(verified.records[0]!.text).toBe('The parties met in good faith and will meet again.');
@@ -104,7 +104,7 @@ describe('staged disclosure into the formal record: a host and three parties', (
     // A consent signed over other content (as a modified client could send) is refused by the relay.
     const other = await proposal({ kind: 'communique', text: 'The real text.' });
     const badSig = await signConsent(
-      { channel: fromBase64Url(host.id)!, proposalId: fromBase64Url(other)!, contentHash: disclosureContentHash({ kind: 'communique', text: 'Some other text.' }), kind: 'communique', rangeFrom: 0, rangeTo: 0, releaseAt: 0 },
+      { channel: fromBase64Url(host.id)!, proposalId: fromBase64Url(other)!, contentHash: disclosureContentHash({ kind: 'communique', text: 'Some other text.' }), kind: 'communique', rangeFrom: 0, rangeTo: 0, releaseAt: 0, epoch: bob.client.group().epoch, stateHash: bob.client.group().stateHash },
       (await savedSelf(bob)).signSecret,
     );
     expect(await codeOf(bobRaw(other, toBase64Url(badSig)))).toBe('consent_invalid');
@@ -120,7 +120,23 @@ describe('staged disclosure into the formal record: a host and three parties', (
         { seq: s2.seq, withheld: true },
       ],
     });
-    for (const p of [alice, bob, carol]) await p.client.disclosure.consent(wrong);
+    // Each party's client checks the opening against the commitment it received itself, and refuses.
+    for (const p of [alice, bob, carol]) expect(await codeOf(p.client.disclosure.consent(wrong))).toBe('excerpt_mismatch');
+    expect(alice.client.disclosure.review(wrong)).toEqual([
+      { seq: s1.seq, opened: true, author: alice.client.memberKey, matches: false },
+      { seq: s2.seq, opened: false, author: bob.client.memberKey, matches: true },
+    ]);
+    // Modified clients that consent anyway: the relay checks the opening against its stored commitment.
+    const state = await alice.client.disclosure.get(wrong);
+    for (const p of [alice, bob, carol]) {
+      const self = await savedSelf(p);
+      const { epoch, stateHash } = p.client.group();
+      const sig = await signConsent(
+        { channel: fromBase64Url(host.id)!, proposalId: fromBase64Url(wrong)!, contentHash: fromBase64Url(state.contentHash)!, kind: 'excerpt', rangeFrom: state.rangeFrom, rangeTo: state.rangeTo, releaseAt: 0, epoch, stateHash },
+        self.signSecret,
+      );
+      await rawConsent(p, wrong, toBase64Url(sig));
+    }
     expect(await codeOf(alice.client.disclosure.publish(wrong))).toBe('opening_invalid');
   });
 
@@ -133,7 +149,7 @@ describe('staged disclosure into the formal record: a host and three parties', (
     for (const p of [a, b, c]) await p.client.disclosure.consent(id);
     await a.client.remove(c.client.memberKey);
     await b.client.remove(c.client.memberKey);
-    await until(async () => (await a.client.refreshRoster()).members.some((m) => m.key === c.client.memberKey && m.status === 'removed'));
+    await until(async () => !(await a.client.refreshGroup()).members.some((m) => m.key === c.client.memberKey));
     expect(await codeOf(a.client.disclosure.publish(id))).toBe('consent_invalid');
     for (const p of [a, b, c]) await p.client.close();
     await ch.host.close();
@@ -145,8 +161,13 @@ describe('staged disclosure into the formal record: a host and three parties', (
   }
 
   /** Bob sends a consent frame with a given signature (what a modified client could do). */
-  async function bobRaw(proposalId: string, sig: string): Promise<unknown> {
-    const self = await savedSelf(bob);
+  function bobRaw(proposalId: string, sig: string): Promise<unknown> {
+    return rawConsent(bob, proposalId, sig);
+  }
+
+  /** `p` sends a consent frame with a given signature, past its client's checks. */
+  async function rawConsent(p: Party, proposalId: string, sig: string): Promise<unknown> {
+    const self = await savedSelf(p);
     const c = nodeConnection(relay.url, { publicKey: fromBase64Url(self.dhPublic)!, secretKey: fromBase64Url(self.dhSecret)! });
     await c.connect();
     try {
@@ -171,8 +192,8 @@ describe('staged disclosure into the formal record: a host and three parties', (
     for (const p of [alice, bob, carol]) await p.client.disclosure.consent(id);
     expect((await alice.client.disclosure.publish(id)).stage).toBe('published');
     const formal = await log();
-    const verified = await verifyLog(formal, { relayKeys: await relayKeys() });
-    expect(verified.ok).toBe(true);
+    const verified = await verifyLog(formal, { fingerprint: host.fingerprint, relayKeys: await relayKeys() });
+    expect(verified.ok ? "ok" : verified.reason).toBe("ok");
     const record = formal.records.at(-1)!;
     const withheld = record.items!.find((i) => i.seq === s2.seq)!;
     expect('opened' in withheld).toBe(false);
@@ -191,8 +212,8 @@ describe('staged disclosure into the formal record: a host and three parties', (
     expect(JSON.stringify(await log())).not.toContain(commitment);
     const columns = await relay.context.db.kysely.introspection.getTables();
     const signed = columns.flatMap((t) => t.columns.filter((c) => c.name === 'sig').map((c) => `${t.name}.${c.name}`)).sort();
-    // Signature columns: members' own (approvals, consents, prekeys) — never the relay's over receipts.
-    expect(signed).toEqual(['approvals.sig', 'disclosure_consents.sig', 'signed_prekeys.sig']);
+    // Signature columns: members' own (group-log signatures waiting for a proposal to complete, consents, prekeys) — never the relay's over receipts.
+    expect(signed).toEqual(['disclosure_consents.sig', 'group_signatures.sig', 'signed_prekeys.sig']);
   });
 
   it('changing any byte of a published log makes verification fail and say why (property-based)', async () => {
@@ -223,7 +244,7 @@ describe('staged disclosure into the formal record: a host and three parties', (
         } catch {
           return; // not even JSON: nothing to verify
         }
-        const result = await verifyLog(parsed, { relayKeys: keys });
+        const result = await verifyLog(parsed, { fingerprint: host.fingerprint, relayKeys: keys });
         expect(result.ok).toBe(false);
         if (!result.ok) expect(result.reason.length).toBeGreaterThan(5);
       }),

@@ -23,8 +23,9 @@ describe('docs/governance.md', () => {
       carolPendingAfterOneApproval: true,
       carolActiveAfterAll: true,
       hostApproving: 'wrong_role',
+      approvingUnchecked: 'not_verified',
       overCap: 'channel_full',
-      removedStatus: 'removed',
+      carolGoneAfterRemoval: true,
       afterDissolve: 'closed',
     });
   });

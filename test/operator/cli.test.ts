@@ -8,6 +8,7 @@ import { loadConfig } from '../../server/src/config.js';
 import { MIGRATIONS_DIR } from '../../server/src/db/migrate.js';
 import { startRelay } from '../../server/src/relay.js';
 import { inviteAndRedeem, openChannel, rawMember, type RawMember } from '../support/members.js';
+import { convene, rawCharter } from '../../bench/src/raw-group.js';
 import { freePort } from '../support/ports.js';
 import { createTestDatabase, startTestRelay } from '../support/relay.js';
 import { cli, cliProcess, tempDir } from './support/cli-process.js';
@@ -85,7 +86,11 @@ describe('backchannel CLI: usage', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^backchannel: invalid BACKCHANNEL_LOG_LEVEL: [^\n]+\n$/);
     expect(bad.stderr).not.toContain('SECRETPW');
-    expect(bad.stdout).toBe('');
+    // The same failure as one JSON log line on stdout, where the relay's logs go, with its code.
+    const lines = bad.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 60, event: 'start_failed', code: 'config_invalid', msg: expect.stringMatching(/^invalid BACKCHANNEL_LOG_LEVEL: /) as unknown });
+    expect(bad.stdout).not.toContain('SECRETPW');
     const unknown = await cliProcess(['frobnicate'], {}, cwd);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("unknown command 'frobnicate'");
@@ -164,8 +169,8 @@ describe('backchannel migrate', () => {
     try {
       const up = await cli(['migrate', 'up'], env, cwd);
       expect(up.code, up.stderr).toBe(0);
-      expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
-      expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false); // stopped after the command
+      expect(existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
+      expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false); // stopped after the command
 
       const relay = await startRelay(loadConfig({ ...env, BACKCHANNEL_PORT: '0', BACKCHANNEL_LOG_LEVEL: 'silent' }));
       try {
@@ -253,11 +258,7 @@ describe('backchannel stats', () => {
       const forming = await rawMember(relay.url);
       conns.push(forming);
       await forming.conn.connect();
-      await forming.conn.request({
-        type: 'channel.convene',
-        signKey: toBase64Url(forming.sign.publicKey),
-        charter: { purpose: '', memberCap: 4, retentionSec: 86_400, disappearSec: null, disclosureRule: 'unanimous', hostMayRemove: false },
-      });
+      await convene(forming, rawCharter(4, { retentionSec: 86_400 }));
       for (let i = 0; i < 3; i++) {
         await alice.conn.request({
           type: 'send',

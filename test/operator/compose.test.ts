@@ -27,12 +27,20 @@ describe('docker-compose.yml (no Docker engine here: a compose-schema linter che
     expect(text).toMatch(/image: postgres:15\n/);
     expect(text).toMatch(/dockerfile: Dockerfile/);
     expect(text).toMatch(/pg_isready/);
+    // No default passwords, and the relay is not the superuser.
+    expect(text).toMatch(/\$\{POSTGRES_PASSWORD:\?[^}]*\}/);
+    expect(text).not.toMatch(/:-change-me/);
+    expect(text).toMatch(/DATABASE_URL: postgres:\/\/backchannel_relay:/);
+    expect(text).toMatch(/read_only: true/);
+    expect(text).toMatch(/mem_limit:/);
     expect(text).toMatch(/\/readyz/);
     expect(text).toMatch(/condition: service_healthy/);
     expect(text).toMatch(/postgres-data:\/var\/lib\/postgresql\/data/);
     const dockerfile = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^USER backchannel$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK /m);
+    expect(dockerfile).toMatch(/^VOLUME \["\/var\/lib\/backchannel"\]$/m);
+    expect(dockerfile).toMatch(/^FROM node:22-/m);
   });
 
   it('the linter does reject a broken file (so the check above can fail)', async () => {

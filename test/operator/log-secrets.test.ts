@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RelayConnection,
   decodeInviteLink,
-  inviteSecretHash,
   newInviteSecret,
   signedPrekeyMessage,
   sodium,
@@ -18,7 +17,8 @@ import {
 } from '@backchannel/client-sdk';
 import { fromBase64Url, readAuthSubprotocol, toBase64Url } from '@backchannel/client-sdk/protocol';
 import { createLogger } from '../../server/src/logger.js';
-import { approveMember, type RawMember } from '../support/members.js';
+import { convene, createInvite, found, rawCharter, redeem } from '../../bench/src/raw-group.js';
+import type { RawMember } from '../support/members.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 import { convenedChannel, until, type Party } from '../support/sdk.js';
 
@@ -117,24 +117,17 @@ describe('relay logs never hold secrets', () => {
     const members = [host, alice, bob];
     try {
       await host.conn.connect();
-      const { channel } = await host.conn.request({
-        type: 'channel.convene',
-        signKey: toBase64Url(host.sign.publicKey),
-        charter: { purpose: toBase64Url(markerBytes('PURPOSE~RAW~', 48)), memberCap: 4, retentionSec: 86_400, disappearSec: null, disclosureRule: 'unanimous', hostMayRemove: false },
-      });
+      const { channel } = await convene(host, rawCharter(4, { purpose: toBase64Url(markerBytes('PURPOSE~RAW~', 48)) }));
       const inviteSecrets: Uint8Array[] = [];
       for (const who of [alice, bob]) {
-        const secret = newInviteSecret();
+        const secret = await createInvite(host, channel);
         inviteSecrets.push(secret);
-        await host.conn.request({ type: 'invite.create', channel, secretHash: toBase64Url(inviteSecretHash(secret)), role: 'party', expiresAt: Date.now() + 60_000 });
-        await who.conn.connect();
-        await who.conn.request({ type: 'invite.redeem', channel, secret: toBase64Url(secret), signKey: toBase64Url(who.sign.publicKey) });
+        await redeem(who, channel, secret);
       }
       // A wrong invitation secret too: refusals are logged, and must not carry the secret.
       const wrong = newInviteSecret();
-      await bob.conn.request({ type: 'invite.redeem', channel, secret: toBase64Url(wrong), signKey: toBase64Url(bob.sign.publicKey) }).catch(() => undefined);
-      await approveMember(alice, channel, bob);
-      await approveMember(bob, channel, alice);
+      await redeem(bob, channel, wrong).catch(() => undefined);
+      await found(channel, [alice, bob]);
 
       const prekeySecrets: Uint8Array[] = [];
       const channelBytes = fromBase64Url(channel)!;
@@ -199,7 +192,7 @@ describe('log redaction', () => {
    * redacted: PostgreSQL puts a failing row's values there). A new field must be added here
    * after checking it cannot carry content, a key, a secret, a proof or a password.
    */
-  const REVIEWED = new Set(['event', 'member', 'type', 'rid', 'code', 'buffered', 'port', 'embedded', 'reason', 'path', 'frame', 'err', 'line', 'channel', 'seq', 'count', 'ms', 'attempt', 'status']);
+  const REVIEWED = new Set(['event', 'member', 'type', 'rid', 'code', 'buffered', 'port', 'embedded', 'reason', 'path', 'frame', 'err', 'line', 'channel', 'seq', 'count', 'ms', 'attempt', 'status', 'metricsPort', 'dataDir', 'setting', 'delayMs', 'variable', 'pid', 'beforeReady']);
 
   it('every field the relay logs is a reviewed metadata field', async () => {
     const files = (await readdir(SERVER_SRC, { recursive: true })).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));

@@ -12,11 +12,13 @@ import { figures, LONG } from './support/scenario.js';
 const N = LONG ? 100_000 : 20_000;
 const BODY = 4096;
 const HEAP_BOUND = 100 * 1024 * 1024;
+/** /metrics is served on the client port only to the bearer of this token. */
+const METRICS_TOKEN = 'backlog-test-metrics-token';
 
 async function relayMemory(url: string): Promise<{ heap: number; rss: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
   const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { heap: value('backchannel_process_nodejs_heap_size_used_bytes'), rss: value('backchannel_process_process_resident_memory_bytes') };
+  return { heap: value('nodejs_heap_size_used_bytes'), rss: value('process_resident_memory_bytes') };
 }
 
 describe('D9: backlog drain', () => {
@@ -26,7 +28,7 @@ describe('D9: backlog drain', () => {
   let bob: RawMember;
 
   beforeAll(async () => {
-    relay = new RelayProcess(await freePort(), { DATABASE_URL: await createTestDatabase(), BACKCHANNEL_LOG_LEVEL: 'warn' });
+    relay = new RelayProcess(await freePort(), { DATABASE_URL: await createTestDatabase(), BACKCHANNEL_LOG_LEVEL: 'warn', BACKCHANNEL_METRICS_TOKEN: METRICS_TOKEN });
     await relay.start();
     ch = await openChannel(relay.url, 2);
     [alice, bob] = ch.parties as [RawMember, RawMember];

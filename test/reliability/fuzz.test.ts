@@ -38,7 +38,7 @@ function oracle(input: Input): { code: ErrorCode | 'refusal'; rid: number | unde
 }
 
 /** Codes a well-formed frame from a non-member may earn: every one a refusal, never `internal`. */
-const REFUSALS = new Set<string>(['not_member', 'channel_not_found', 'invite_invalid', 'wrong_role', 'member_not_found', 'bad_frame', 'approval_invalid', 'prekey_signature_invalid']);
+const REFUSALS = new Set<string>(['not_member', 'channel_not_found', 'invite_invalid', 'wrong_role', 'member_not_found', 'bad_frame', 'group_stale', 'group_signature', 'prekey_signature_invalid']);
 
 function deep(depth: number): Json {
   let v: Json = 1;
@@ -69,12 +69,12 @@ describe('fuzzing the wire protocol', () => {
       { type: 'send', rid: 1, channel: ch.channel, clientMsgId: 'fz', headers: { [ch.parties[0]!.key]: b64(8) }, body: b64(16), commitment: b64(32) },
       { type: 'subscribe', rid: 2, channel: ch.channel, after: 0 },
       { type: 'ack', channel: ch.channel, seq: 1 },
-      { type: 'roster.get', rid: 3, channel: ch.channel },
+      { type: 'group.get', rid: 3, channel: ch.channel, from: 0 },
       { type: 'prekeys.fetch', rid: 4, channel: ch.channel, member: ch.parties[0]!.key },
       { type: 'prekeys.publish', rid: 5, channel: ch.channel, signedPrekey: { id: 1, key: b64(32), sig: b64(64) }, oneTimePrekeys: [{ id: 2, key: b64(32) }] },
-      { type: 'invite.create', rid: 6, channel: ch.channel, secretHash: b64(32), role: 'party', expiresAt: Date.now() + 60_000 },
-      { type: 'invite.redeem', rid: 7, channel: ch.channel, secret: b64(32), signKey: b64(32) },
-      { type: 'member.approve', rid: 8, channel: ch.channel, member: ch.parties[1]!.key, sig: b64(64) },
+      { type: 'invite.create', rid: 6, channel: ch.channel, invite: { key: b64(32), role: 'party', expiresAt: Date.now() + 60_000, sig: b64(64) } },
+      { type: 'invite.redeem', rid: 7, channel: ch.channel, invite: b64(32), signKey: b64(32), proof: b64(64) },
+      { type: 'group.sign', rid: 8, channel: ch.channel, proposal: { epoch: 2, prev: b64(32), change: { kind: 'remove', member: ch.parties[1]!.key } }, sig: b64(64) },
     ];
     const hostile = fc.oneof(
       fc.jsonValue() as fc.Arbitrary<Json>,
@@ -197,7 +197,7 @@ describe('floods', () => {
   it('answers frames past the rate limit with rate_limited, then closes with 4002; others are unaffected', async () => {
     const before = await tableCounts(relay.databaseUrl);
     const c = await RawClient.open(relay.url);
-    for (let i = 0; i < 300; i++) c.send({ type: 'roster.get', rid: i, channel: ch.channel });
+    for (let i = 0; i < 300; i++) c.send({ type: 'group.get', rid: i, channel: ch.channel, from: 0 });
     expect(await c.closed).toBe(CLOSE_CODES.policyViolation);
     const codes = c.ofType('error').map((e) => e.code);
     expect(codes.filter((x) => x === 'rate_limited').length).toBeGreaterThanOrEqual(90);

@@ -34,8 +34,8 @@ describe('group commit across two nodes on one database', () => {
     for (const id of channels) {
       await dbA.pool.query(`insert into channels (id, status, charter, chain) values ($1, 'open', '{}', $2)`, [id, GENESIS]);
     }
-    logA = new MessageLog(dbA.pool, () => undefined, { observe: (_n, _ms, path) => paths.A.push(path) });
-    logB = new MessageLog(dbB.pool, () => undefined, { observe: (_n, _ms, path) => paths.B.push(path) });
+    logA = new MessageLog(dbA.pool, () => undefined, { observe: (t) => paths.A.push(t.path) });
+    logB = new MessageLog(dbB.pool, () => undefined, { observe: (t) => paths.B.push(t.path) });
   });
   afterAll(async () => {
     for (const log of [logA, logB]) log?.release();

@@ -11,6 +11,6 @@ describe('the SDK browser bundle', () => {
     const bundle = await readFile(new URL('dist/backchannel.browser.js', root), 'utf8');
     expect(bundle).toMatch(/export\s*\{/);
     expect(bundle).not.toMatch(/from\s*"node:|require\("(fs|crypto|path)"\)/);
-    expect(bundle).toContain('backchannel/record/v1'); // the offline verifier is in it
+    expect(bundle).toContain('backchannel/record/v2'); // the offline verifier is in it
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryKeyStore, nextReceiptChain, reopen, sodium, sodiumReady } from '@backchannel/client-sdk';
+import { nextReceiptChain, reopen, sodiumReady } from '@backchannel/client-sdk';
 import { fromBase64Url, toBase64Url, type RelayFrameOf } from '@backchannel/client-sdk/protocol';
 import { startHostileProxy, type HostileProxy } from '../support/hostile-proxy.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
@@ -120,6 +120,18 @@ describe('a hostile relay is detected by every affected recipient', () => {
     expect(bob.alarms.filter((a) => a.code === 'integrity_fork').some((a) => a.seq === next)).toBe(true);
   });
 
+  it('loses nothing to a delivery numbered far past the rest: the jump raises integrity_gap and later messages still arrive', async () => {
+    const jumped = await aliceSends('numbered past everything', (d) => [{ ...d, seq: d.seq + 1_000_000_000 }]);
+    expect(bobGot(jumped + 1_000_000_000)?.content).toEqual({ kind: 'text', text: 'numbered past everything' });
+    const after = [await aliceSends('after the jump, one'), await aliceSends('after the jump, two')];
+    await until(() => after.every((seq) => bobGot(seq) !== undefined));
+    expect(after.map((seq) => bobGot(seq)?.content)).toEqual([
+      { kind: 'text', text: 'after the jump, one' },
+      { kind: 'text', text: 'after the jump, two' },
+    ]);
+    expect(after.flatMap(bobAlarmsAt)).toContain('integrity_gap');
+  });
+
   it('detects a replayed message, also after the recipient restarts', async () => {
     const seq = await aliceSends('to be replayed');
     const original = bobDeliveries.find((d) => d.seq === seq)!;
@@ -150,92 +162,9 @@ describe('a hostile relay is detected by every affected recipient', () => {
         return [f];
       },
     };
-    // Any relay frame to the member carries the injection: ask for the roster.
-    await p.client.refreshRoster();
+    // Any relay frame to the member carries the injection: ask for the group log.
+    await p.client.refreshGroup();
     await until(() => done);
     proxy.tamper = {};
-  }
-});
-
-describe('hostile relay or host changing the roster (randomised)', () => {
-  let relay: TestRelay;
-  let proxy: HostileProxy;
-
-  beforeAll(async () => {
-    await sodiumReady();
-    relay = await startTestRelay();
-    proxy = await startHostileProxy(relay.url);
-  });
-  afterAll(async () => {
-    await proxy.close();
-    await relay.close();
-  });
-
-  const randomKey = () => toBase64Url(sodium.randombytes_buf(32));
-  const scenarios = ['adds a member', 'adds a key to a member', 'swaps a pending member\'s keys', 'lets the host activate a member'] as const;
-  const RUNS = 6;
-
-  for (const scenario of scenarios) {
-    it(`every party refuses, alarms and encrypts nothing to the intruder when the relay ${scenario} (${RUNS} randomised runs)`, async () => {
-      for (let run = 0; run < RUNS; run++) {
-        proxy.tamper = {};
-        const ch = await convenedChannel(proxy.url, 2 + (run % 2));
-        const parties = ch.parties;
-        let intruder = randomKey();
-        let pendingKey: string | undefined;
-        if (scenario === 'swaps a pending member\'s keys') {
-          // A real invitee redeems; the relay swaps its keys before the parties see it.
-          const link = await ch.host.invite();
-          const { join } = await import('@backchannel/client-sdk');
-          const dave = await join({ invite: link, store: new MemoryKeyStore(), platform: nodePlatform });
-          pendingKey = dave.memberKey;
-          await dave.close();
-        }
-        const intruderSign = randomKey();
-        proxy.tamper = {
-          toClient: (frame) => {
-            if (frame.type !== 'roster') return [frame];
-            const members = [...frame.members];
-            const version = frame.version;
-            switch (scenario) {
-              case 'adds a member':
-                members.push({ key: intruder, signKey: intruderSign, role: 'party', status: 'active', sinceVersion: version, approvals: parties.map((p) => ({ by: p.client.memberKey, sig: toBase64Url(sodium.randombytes_buf(64)) })) });
-                break;
-              case 'adds a key to a member': {
-                const victim = members.find((m) => m.key === parties[0]!.client.memberKey)!;
-                members.push({ ...victim, key: intruder, sinceVersion: version });
-                break;
-              }
-              case 'swaps a pending member\'s keys': {
-                const i = members.findIndex((m) => m.key === pendingKey);
-                if (i >= 0) members[i] = { ...members[i]!, key: intruder, signKey: intruderSign, status: 'active' };
-                break;
-              }
-              case 'lets the host activate a member':
-                members.push({ key: intruder, signKey: intruderSign, role: 'party', status: 'active', sinceVersion: version, approvals: [{ by: ch.host.memberKey, sig: toBase64Url(sodium.randombytes_buf(64)) }] });
-                break;
-            }
-            return [{ ...frame, members }];
-          },
-        };
-        for (const p of parties) {
-          const view = await p.client.refreshRoster();
-          expect(view.members.find((m) => m.key === intruder)?.trusted).toBe(false);
-          await until(() => p.alarms.some((a) => a.code === 'integrity_roster' && a.member === intruder));
-        }
-        const before = proxy.sent.length;
-        for (const p of parties) await p.client.sendText(`after intrusion ${run}`);
-        const frames = proxy.sent.slice(before).map((s) => s.frame);
-        for (const f of frames) {
-          if (f.type === 'send') expect(Object.keys(f.headers)).not.toContain(intruder);
-          if (f.type === 'prekeys.fetch') expect(f.member).not.toBe(intruder);
-        }
-        expect(frames.filter((f) => f.type === 'send').length).toBe(parties.length);
-        proxy.tamper = {};
-        for (const p of parties) await p.client.close();
-        await ch.host.close();
-        intruder = randomKey();
-      }
-    });
   }
 });

@@ -43,7 +43,8 @@ describe('security properties, shown through the SDK against a real relay', () =
     await alice.client.sendText('a real message');
     await until(() => bob.messages.length === 1);
     const state = await groupOf(bob);
-    const forged = await forgeGroupMessage(state, { sender: alice.client.memberKey, plaintext: utf8ToContent('words Alice never wrote'), clientMsgId: 'forged' });
+    const { epoch, stateHash } = bob.client.group();
+    const forged = await forgeGroupMessage(state, { sender: alice.client.memberKey, plaintext: utf8ToContent('words Alice never wrote'), clientMsgId: 'forged', group: { epoch, stateHash } });
     const opened = await openGroupMessage(state, {
       from: alice.client.memberKey,
       header: forged.headers[bob.client.memberKey]!,
@@ -89,7 +90,7 @@ describe('security properties, shown through the SDK against a real relay', () =
     const carolState = await groupOf(carol);
     await alice.client.remove(carol.client.memberKey);
     await bob.client.remove(carol.client.memberKey);
-    await until(async () => !(await alice.client.refreshRoster()).members.some((m) => m.key === carol.client.memberKey && m.status === 'active'));
+    await until(async () => !(await alice.client.refreshGroup()).members.some((m) => m.key === carol.client.memberKey));
     const before = proxy.sent.length;
     await alice.client.sendText('after the removal');
     const frame = proxy.sent.slice(before).map((s) => s.frame).find((f) => f.type === 'send');
@@ -102,7 +103,7 @@ describe('security properties, shown through the SDK against a real relay', () =
     }
   });
 
-  it('safety numbers match on both sides; a verified member\'s key change stops encryption to it', async () => {
+  it('safety numbers match on both sides; a relay cannot change a verified member\'s keys, since they live in the signed log', async () => {
     const { host, parties } = await convenedChannel(proxy.url, 3);
     closers.push(...parties);
     await host.close();
@@ -111,20 +112,21 @@ describe('security properties, shown through the SDK against a real relay', () =
     expect(number).toMatch(/^(\d{5} ){11}\d{5}$/);
     expect(await bob.client.safetyNumber(alice.client.memberKey)).toBe(number);
     await alice.client.markVerified(bob.client.memberKey);
+    expect(alice.client.group().members.find((m) => m.key === bob.client.memberKey)?.verified).toBe(true);
+    // The relay pushes Alice an entry that "re-adds" Bob under a sign key of its own, signed by nobody.
+    const { epoch, stateHash } = alice.client.group();
+    const bobSeat = { key: bob.client.memberKey, signKey: toBase64Url(new Uint8Array(32).fill(7)), role: 'party' as const, invite: { key: toBase64Url(new Uint8Array(32).fill(1)), role: 'party' as const, expiresAt: Date.now(), sig: toBase64Url(new Uint8Array(64)) }, proof: toBase64Url(new Uint8Array(64)) };
     proxy.tamper = {
       toClient: (frame, link) =>
-        frame.type === 'roster' && link.member === alice.client.memberKey
-          ? [{ ...frame, members: frame.members.map((m) => (m.key === bob.client.memberKey ? { ...m, signKey: toBase64Url(new Uint8Array(32).fill(7)) } : m)) }]
+        frame.type === 'group' && link.member === alice.client.memberKey
+          ? [{ ...frame, head: epoch + 1, entries: [{ epoch: epoch + 1, prev: stateHash, change: { kind: 'add', member: bobSeat }, sigs: [] }] }]
           : [frame],
     };
-    await alice.client.refreshRoster();
-    expect(alice.alarms.some((a) => a.code === 'key_changed' && a.member === bob.client.memberKey)).toBe(true);
-    const before = proxy.sent.length;
-    await alice.client.sendText('not to Bob');
+    await alice.client.refreshGroup();
     proxy.tamper = {};
-    const frame = proxy.sent.slice(before).map((s) => s.frame).find((f) => f.type === 'send');
-    if (frame?.type !== 'send') throw new Error('no send frame');
-    expect(Object.keys(frame.headers)).not.toContain(bob.client.memberKey);
+    expect(alice.alarms.some((a) => a.code === 'integrity_group')).toBe(true);
+    expect(alice.client.group().epoch).toBe(epoch);
+    expect(alice.client.group().members.find((m) => m.key === bob.client.memberKey)?.verified).toBe(true);
   });
 
   it('a Node client on the encrypted file key store survives a restart, resumes, delivers nothing twice, and its file holds no secret in clear', async () => {
@@ -137,10 +139,11 @@ describe('security properties, shown through the SDK against a real relay', () =
       let store = await FileKeyStore.open(file, storeKey);
       let bob = observe(await join({ invite: await host.invite(), store, platform: nodePlatform }), store);
       const [alice, carol] = parties as [Party, Party];
-      await alice.client.approve(bob.client.memberKey);
-      await carol.client.approve(bob.client.memberKey);
-      await until(async () => (await bob.client.refreshRoster()).members.some((m) => m.key === alice.client.memberKey && m.trusted));
-      await until(async () => (await alice.client.refreshRoster()).members.some((m) => m.key === bob.client.memberKey && m.trusted));
+      const fingerprint = await bob.client.myFingerprint();
+      await alice.client.approve(bob.client.memberKey, { fingerprint });
+      await carol.client.approve(bob.client.memberKey, { fingerprint });
+      await bob.client.whenActive();
+      await until(async () => (await alice.client.refreshGroup()).members.some((m) => m.key === bob.client.memberKey));
       await alice.client.sendText('one');
       await until(() => bob.messages.length === 1);
       const channel = bob.client.id;

@@ -24,7 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'bc-test-pg-'));
   const pg = await startEmbeddedPostgres({ dataDir: dir, port: await freePort() });
-  project.provide('pgAdminUrl', pg.url);
+  project.provide('pgAdminUrl', pg.adminUrl);
   return async () => {
     await pg.stop();
     await rm(dir, { recursive: true, force: true });

@@ -22,6 +22,8 @@ export interface HostileProxy {
   tamper: Tamper;
   /** Every frame clients sent to the relay, by member. */
   readonly sent: { member: string; frame: ClientFrame }[];
+  /** The member's live (open) proxied sockets: inject through them at any time. */
+  links(member: string): Link[];
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export interface HostileProxy {
 export async function startHostileProxy(upstream: string): Promise<HostileProxy> {
   const wss = new WebSocketServer({ noServer: true, handleProtocols: () => SUBPROTOCOL });
   const sockets = new Set<WebSocket>();
+  const live = new Set<Link>();
   const server: Server = createServer((req, res) => {
     void fetch(new URL(req.url ?? '/', upstream)).then(async (r) => {
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
@@ -44,6 +47,7 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
     url: '',
     tamper: {},
     sent: [],
+    links: (member) => [...live].filter((l) => l.member === member),
     close: async () => {
       for (const s of sockets) s.terminate();
       await new Promise<void>((r) => server.close(() => r()));
@@ -62,6 +66,7 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
         sockets.add(client);
         sockets.add(up);
         const link: Link = { member, inject: (frame) => client.send(JSON.stringify(frame)) };
+        live.add(link);
         up.on('message', (data) => {
           const frame = JSON.parse(data.toString()) as RelayFrame;
           for (const f of proxy.tamper.toClient?.(frame, link) ?? [frame]) client.send(JSON.stringify(f));
@@ -72,7 +77,10 @@ export async function startHostileProxy(upstream: string): Promise<HostileProxy>
           for (const f of proxy.tamper.toRelay?.(frame, link) ?? [frame]) up.send(JSON.stringify(f));
         });
         up.on('close', (code) => client.close(code >= 4000 || code === 1000 || code === 1001 ? code : 1011));
-        client.on('close', () => up.close());
+        client.on('close', () => {
+          live.delete(link);
+          up.close();
+        });
       });
     });
   });

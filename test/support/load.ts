@@ -377,7 +377,7 @@ export async function tableCounts(databaseUrl: string): Promise<Record<string, n
   await client.connect();
   try {
     const out: Record<string, number> = {};
-    for (const table of ['messages', 'receipts', 'members', 'channels', 'invites', 'approvals', 'signed_prekeys', 'one_time_prekeys']) {
+    for (const table of ['messages', 'receipts', 'members', 'channels', 'invites', 'group_log', 'group_signatures', 'signed_prekeys', 'one_time_prekeys']) {
       const { rows } = await client.query<{ n: string }>(`select count(*) as n from ${table}`);
       out[table] = Number(rows[0]?.n ?? 0);
     }

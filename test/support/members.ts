@@ -1,14 +1,7 @@
 import WebSocket from 'ws';
-import {
-  RelayConnection,
-  inviteSecretHash,
-  newInviteSecret,
-  signApproval,
-  sodium,
-  sodiumReady,
-  type WebSocketConstructor,
-} from '@backchannel/client-sdk';
-import { fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { RelayConnection, proposalHash, sodium, sodiumReady, type WebSocketConstructor } from '@backchannel/client-sdk';
+import { toBase64Url, type Charter } from '@backchannel/client-sdk/protocol';
+import { convene, createInvite, found, rawCharter, redeem } from '../../bench/src/raw-group.js';
 
 /** A member's raw per-channel keys. */
 export interface RawMember {
@@ -45,45 +38,28 @@ export function reconnected(relayUrl: string, m: RawMember): RawMember {
 /** A convened, open channel: a host and `parties` parties who approved each other. */
 export interface OpenChannel {
   readonly channel: string;
+  /** The channel's fingerprint (its genesis hash), as the host computed it. */
+  readonly fingerprint: string;
   readonly host: RawMember;
   readonly parties: RawMember[];
 }
 
 /** Invites `who` as a party of `channel` through `host`, and redeems the invitation. */
 export async function inviteAndRedeem(host: RawMember, channel: string, who: RawMember, role: 'party' | 'observer' = 'party'): Promise<void> {
-  const secret = newInviteSecret();
-  await host.conn.request({ type: 'invite.create', channel, secretHash: toBase64Url(inviteSecretHash(secret)), role, expiresAt: Date.now() + 60_000 });
-  await who.conn.connect();
-  await who.conn.request({ type: 'invite.redeem', channel, secret: toBase64Url(secret), signKey: toBase64Url(who.sign.publicKey) });
+  await redeem(who, channel, await createInvite(host, channel, role));
 }
 
-/** `by` approves `member` (reading its sinceVersion from the roster). */
-export async function approveMember(by: RawMember, channel: string, member: RawMember): Promise<void> {
-  const roster = await by.conn.request({ type: 'roster.get', channel });
-  const entry = roster.members.find((m) => m.key === member.key);
-  if (entry === undefined) throw new Error('member not in roster');
-  const sig = await signApproval(
-    { channel: fromBase64Url(channel)!, memberKey: member.dh.publicKey, memberSignKey: member.sign.publicKey, rosterVersion: entry.sinceVersion },
-    by.sign.secretKey,
-  );
-  await by.conn.request({ type: 'member.approve', channel, member: member.key, sig: toBase64Url(sig) });
-}
-
-/** Convenes a channel and brings `n` founding parties in, all approving each other. */
-export async function openChannel(relayUrl: string, n: number, memberCap = 8): Promise<OpenChannel> {
+/** Convenes a channel and brings `n` founding parties in, who sign its founding. */
+export async function openChannel(relayUrl: string, n: number, memberCap = 8, charter: Partial<Charter> = {}): Promise<OpenChannel> {
   const host = await rawMember(relayUrl);
   await host.conn.connect();
-  const { channel } = await host.conn.request({
-    type: 'channel.convene',
-    signKey: toBase64Url(host.sign.publicKey),
-    charter: { purpose: '', memberCap, retentionSec: 7 * 86_400, disappearSec: null, disclosureRule: 'unanimous', hostMayRemove: false },
-  });
+  const { channel, genesis } = await convene(host, rawCharter(memberCap, charter));
   const parties: RawMember[] = [];
   for (let i = 0; i < n; i++) {
     const p = await rawMember(relayUrl);
     await inviteAndRedeem(host, channel, p);
     parties.push(p);
   }
-  for (const a of parties) for (const b of parties) if (a !== b) await approveMember(a, channel, b);
-  return { channel, host, parties };
+  await found(channel, parties);
+  return { channel, host, parties, fingerprint: proposalHash(channel, genesis) };
 }

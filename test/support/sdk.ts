@@ -42,7 +42,7 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
 
 /**
  * The whole SDK flow: a host convenes, `n` founding parties join by invitation and approve each
- * other, and every party sees every other as verified and active.
+ * other (comparing fingerprints), and every party sees every other in its verified group state.
  */
 export async function convenedChannel(relay: string, n: number, charter: CharterInput = {}): Promise<{ host: ChannelClient; parties: Party[] }> {
   const host = await convene({ relay, store: new MemoryKeyStore(), platform: nodePlatform, charter });
@@ -52,11 +52,11 @@ export async function convenedChannel(relay: string, n: number, charter: Charter
     const store = new MemoryKeyStore();
     parties.push(observe(await join({ invite: link, store, platform: nodePlatform }), store));
   }
-  for (const a of parties) for (const b of parties) if (a !== b) await a.client.approve(b.client.memberKey);
+  for (const a of parties) for (const b of parties) if (a !== b) await a.client.approve(b.client.memberKey, { fingerprint: await b.client.myFingerprint() });
   for (const p of parties) {
     await until(async () => {
-      const roster = await p.client.refreshRoster();
-      return roster.members.filter((m) => m.role === 'party' && m.status === 'active' && m.trusted).length === n;
+      const group = await p.client.refreshGroup();
+      return group.members.filter((m) => m.role === 'party').length === n;
     });
   }
   return { host, parties };

@@ -1,22 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { openGroupMessage, type GroupDelivery } from '../crypto/group-message.js';
-import { upgradeGroupState, type GroupStateV1 } from '../crypto/group-state.js';
 import { MemoryKeyStore } from '../keystore/memory-key-store.js';
-import { loadRecord, recordKey, type ChannelRecord } from './channel-record.js';
+import { loadRecord, recordKey } from './channel-record.js';
 
 describe('channel record', () => {
-  it('upgrades the group state of a record saved by an older SDK, so the channel resumes', async () => {
-    const f = JSON.parse(await readFile(new URL('../crypto/fixtures/group-state-v1.json', import.meta.url), 'utf8')) as {
-      bob: GroupStateV1;
-      pending: GroupDelivery;
-    };
-    const saved: Omit<ChannelRecord, 'group'> & { group: GroupStateV1 } = {
+  it('refuses a record saved before the group log with channel_legacy, and loads nothing else from it', async () => {
+    const channel = 'B'.repeat(22);
+    const saved = {
       v: 1,
       relay: 'ws://relay.invalid',
-      channel: f.bob.channel,
+      channel,
       role: 'party',
-      group: f.bob,
+      group: { version: 1, channel },
       trust: { trusted: {}, flagged: {}, snapshotTaken: true, anchor: [] },
       verified: {},
       lastSeq: 2,
@@ -25,10 +19,8 @@ describe('channel record', () => {
       charter: null,
     };
     const store = new MemoryKeyStore();
-    await store.put(recordKey(f.bob.channel), saved);
-    const record = await loadRecord(store, f.bob.channel);
-    expect(record).toEqual({ ...saved, group: upgradeGroupState(f.bob) });
-    expect(record?.group.version).toBe(2);
-    expect((await openGroupMessage(record!.group, f.pending)).status).toBe('delivered');
+    await store.put(recordKey(channel), saved);
+    await expect(loadRecord(store, channel)).rejects.toMatchObject({ code: 'channel_legacy' });
+    expect(await loadRecord(store, 'A'.repeat(22))).toBeUndefined();
   });
 });

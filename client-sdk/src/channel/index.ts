@@ -1,5 +1,7 @@
-export { ChannelClient, type ChannelAlarm, type ChannelEvents, type ChannelMessage, type RosterView, type Sent } from './channel-client.js';
+export { ChannelClient, type ChannelAlarm, type ChannelEvents, type ChannelMessage, type GroupView, type Sent } from './channel-client.js';
 export { convene, join, reopen, type CharterInput, type ClientOptions } from './lifecycle.js';
+export type { PendingMember } from './group-sync.js';
 export { decodeInviteLink, encodeInviteLink, type InviteLink } from './invite-link.js';
 export type { Draft, MessageContent } from './content.js';
-export { DisclosureDesk, type DisclosureState } from './disclosure-desk.js';
+export { DisclosureDesk, type DisclosureState, type ReviewedItem } from './disclosure-desk.js';
+export type { AuthoredDraft } from './channel-record.js';

@@ -1,15 +1,18 @@
 import { generateMemberKeys, type MemberKeys } from '../crypto/member-keys.js';
 import { createGroupState } from '../crypto/group-state.js';
+import { signGroupChange, signRedeem } from '../crypto/signatures.js';
+import { GENESIS_PREV, applyEntry, partiesOf, statementOf } from '../group/group-log.js';
+import { invitationKeys } from '../invite.js';
 import type { KeyStore } from '../keystore/key-store.js';
-import { BackchannelError, Charter, fromBase64Url } from '../protocol/index.js';
-import { sodiumReady } from '../sodium.js';
+import { BackchannelError, Charter, fromBase64Url, toBase64Url } from '../protocol/index.js';
+import { sodium, sodiumReady } from '../sodium.js';
 import { RelayConnection } from '../transport/relay-connection.js';
 import type { Platform } from '../transport/platform.js';
 import { ChannelClient, publishFirstPrekeys } from './channel-client.js';
 import { loadRecord, saveRecord, type ChannelRecord } from './channel-record.js';
 import { decodeInviteLink } from './invite-link.js';
 import { newPurposeKey, sealPurpose } from './purpose.js';
-import { initialTrust } from './roster-trust.js';
+import { catchUp } from './group-sync.js';
 
 /** What every entry point needs: where the relay is, where secrets live, platform pieces. */
 export interface ClientOptions {
@@ -33,28 +36,45 @@ function connection(relay: string, keys: MemberKeys, options: ClientOptions): Re
   });
 }
 
-/** Convenes a channel on `relay`: the caller becomes its host, under fresh per-channel keys. */
+/** A fresh record around a verified group state. */
+function newRecord(fields: Pick<ChannelRecord, 'relay' | 'channel' | 'role' | 'group' | 'log' | 'anchor' | 'purposeKey'>): ChannelRecord {
+  return {
+    v: 2,
+    ...fields,
+    epochs: { [fields.log.epoch]: { stateHash: fields.log.stateHash, parties: partiesOf(fields.log) } },
+    intents: { approve: {}, remove: [] },
+    verified: {},
+    lastSeq: 0,
+    outbox: {},
+  };
+}
+
+/**
+ * Convenes a channel on `relay`: the caller becomes its host, under fresh per-channel keys. It
+ * signs the genesis of the channel's group log; its hash is the channel's fingerprint.
+ */
 export async function convene(options: ClientOptions & { relay: string; charter?: CharterInput }): Promise<ChannelClient> {
   await sodiumReady();
   const keys = await generateMemberKeys();
-  const conn = connection(options.relay, keys, options);
-  await conn.connect(options.signal);
   const purposeKey = newPurposeKey();
   const charter = Charter.parse({ ...options.charter, purpose: sealPurpose(options.charter?.purpose ?? '', purposeKey) });
-  const { channel } = await conn.request({ type: 'channel.convene', signKey: keys.signPublic, charter }, options.signal ? { signal: options.signal } : {});
-  const record: ChannelRecord = {
-    v: 1,
+  const channel = toBase64Url(sodium.randombytes_buf(16));
+  const proposal = { epoch: 0, prev: GENESIS_PREV, change: { kind: 'genesis' as const, channel, host: { key: keys.dhPublic, signKey: keys.signPublic }, charter } };
+  const sig = await signGroupChange(statementOf(channel, proposal), keys.signSecret);
+  const genesis = { ...proposal, sigs: [{ by: keys.dhPublic, sig: toBase64Url(sig) }] };
+  const log = await applyEntry(undefined, genesis);
+  const conn = connection(options.relay, keys, options);
+  await conn.connect(options.signal);
+  await conn.request({ type: 'channel.convene', genesis }, options.signal ? { signal: options.signal } : {});
+  const record = newRecord({
     relay: options.relay,
     channel,
     role: 'host',
     group: createGroupState({ channel, self: keys }),
-    trust: initialTrust({ key: keys.dhPublic, signKey: keys.signPublic, role: 'host' }, undefined, []),
-    verified: {},
-    lastSeq: 0,
-    outbox: {},
+    log,
+    anchor: { epoch: 0, stateHash: log.stateHash },
     purposeKey,
-    charter,
-  };
+  });
   await saveRecord(options.store, record);
   const client = new ChannelClient(conn, options.store, record);
   await client.start(options.signal);
@@ -62,37 +82,51 @@ export async function convene(options: ClientOptions & { relay: string; charter?
 }
 
 /**
- * Redeems an invitation link under fresh per-channel keys. The member is pending until every
- * party approves it; watch `roster` events (or `refreshRoster()`) for its activation.
+ * Redeems an invitation link under fresh per-channel keys, and verifies the channel's group log
+ * from its genesis (which must hash to the link's fingerprint) through the state the link was
+ * issued at. The member is pending until the parties sign its admission: watch `group` events
+ * (or `whenActive()`), and tell the parties `myFingerprint()` out of band.
  */
 export async function join(options: ClientOptions & { invite: string }): Promise<ChannelClient> {
   await sodiumReady();
   const invite = decodeInviteLink(options.invite);
   const keys = await generateMemberKeys();
   const conn = connection(invite.relay, keys, options);
+  const signal = options.signal ? { signal: options.signal } : {};
   await conn.connect(options.signal);
-  await conn.request({ type: 'invite.redeem', channel: invite.channel, secret: invite.secret, signKey: keys.signPublic }, options.signal ? { signal: options.signal } : {});
-  let record: ChannelRecord = {
-    v: 1,
+  const inviteKeys = invitationKeys(fromBase64Url(invite.secret)!);
+  const redeem = { channel: invite.channel, inviteKey: inviteKeys.publicKey, memberKey: keys.dhPublic, memberSignKey: keys.signPublic };
+  const proof = await signRedeem(redeem, inviteKeys.secretKey);
+  inviteKeys.secretKey.fill(0);
+  await conn.request({ type: 'invite.redeem', channel: invite.channel, invite: toBase64Url(inviteKeys.publicKey), signKey: keys.signPublic, proof: toBase64Url(proof) }, signal);
+  const first = await conn.request({ type: 'group.get', channel: invite.channel, from: 0 }, signal);
+  let genesis;
+  try {
+    genesis = await applyEntry(undefined, first.entries[0]);
+  } catch (cause) {
+    throw new BackchannelError('integrity_group', 'the relay served no valid genesis for this channel', { cause });
+  }
+  if (genesis.fingerprint !== invite.fingerprint || genesis.channel !== invite.channel) throw new BackchannelError('integrity_group', 'the channel’s genesis does not match the invitation’s fingerprint');
+  const bare = newRecord({
     relay: invite.relay,
     channel: invite.channel,
     role: invite.role,
-    // A late joiner adopts each sender's counter from its first message; founders don't need to.
-    group: createGroupState({ channel: invite.channel, self: keys, adoptNewSenders: invite.parties.length > 0 }),
-    trust: initialTrust({ key: keys.dhPublic, signKey: keys.signPublic, role: invite.role }, invite.host, invite.parties),
-    verified: {},
-    lastSeq: 0,
-    outbox: {},
+    group: createGroupState({ channel: invite.channel, self: keys }),
+    log: genesis,
+    anchor: invite.at,
     purposeKey: invite.purposeKey,
-    charter: null,
-  };
+  });
+  const caught = await catchUp(conn, bare, options.signal);
+  if (caught.refused !== undefined) throw new BackchannelError('integrity_group', `the channel’s group log does not verify (${caught.refused.error.message})`, { cause: caught.refused.error });
+  if (caught.record.log.epoch < invite.at.epoch) throw new BackchannelError('integrity_group', 'the relay withholds the group log the invitation was issued at');
+  // A member admitted after the channel opened takes each sender's counter from its first message.
+  let record: ChannelRecord = { ...caught.record, group: { ...caught.record.group, adoptNewSenders: partiesOf(caught.record.log).length > 0 } };
   if (invite.role === 'party') record = await publishFirstPrekeys(conn, record, (r) => saveRecord(options.store, r));
   else await saveRecord(options.store, record);
   const client = new ChannelClient(conn, options.store, record);
   await client.start(options.signal);
   return client;
 }
-
 /** Reopens a channel this store already holds (after a restart): resumes delivery and re-sends. */
 export async function reopen(options: ClientOptions & { channel: string }): Promise<ChannelClient> {
   await sodiumReady();

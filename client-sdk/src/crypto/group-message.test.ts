@@ -21,6 +21,9 @@ import { MemoryKeyStore } from '../keystore/memory-key-store.js';
 import { RATCHET_NONCE_BYTES, encodeRatchetHeader } from './double-ratchet.js';
 import { derivePairKey, openEnvelope, sealEnvelope, type OpenedEnvelope } from './header-envelope.js';
 
+/** A group state reference for sealing outside a channel (these tests exercise the crypto layer only). */
+const NO_GROUP = { epoch: 0, stateHash: toBase64Url(new Uint8Array(32)) };
+
 const channel = toBase64Url(new Uint8Array(16).fill(3));
 
 /** A test double of the relay: prekey bundles, sequence numbers and the receipt chain. */
@@ -75,7 +78,7 @@ async function seal(relay: FakeRelay, sender: Party, recipients: Party[], text: 
     const peer = recipients.find((r) => r.key === k)!;
     sender.state = await startSession(sender.state, relay.bundle(peer.state), peer.state.self.signPublic);
   }
-  const out = await sealGroupMessage(sender.state, { recipients: keys, plaintext: utf8(text), clientMsgId: id });
+  const out = await sealGroupMessage(sender.state, { recipients: keys, plaintext: utf8(text), clientMsgId: id, group: NO_GROUP });
   sender.state = out.state;
   return out.message;
 }
@@ -175,7 +178,7 @@ describe('group messages', () => {
     const short = await seal(relay, a, [b], 'hi');
     const longer = await seal(relay, a, [b], 'x'.repeat(200));
     expect(fromBase64Url(short.body)!.length).toBe(fromBase64Url(longer.body)!.length);
-    await expect(sealGroupMessage(a.state, { recipients: [b.key], plaintext: new Uint8Array(40_000), clientMsgId: 'big' })).rejects.toMatchObject({
+    await expect(sealGroupMessage(a.state, { recipients: [b.key], plaintext: new Uint8Array(40_000), clientMsgId: 'big', group: NO_GROUP })).rejects.toMatchObject({
       code: 'body_too_large',
     });
   });
@@ -353,7 +356,7 @@ describe('group messages', () => {
     const real = await send(relay, a, [b, c], 'real words of a');
     expectDelivered(await open(b, real.deliveries[b.key]!), 'real words of a');
     expectDelivered(await open(c, real.deliveries[c.key]!), 'real words of a');
-    const forged = await forgeGroupMessage(b.state, { sender: a.key, plaintext: utf8('words b put in a’s mouth'), clientMsgId: 'forged' });
+    const forged = await forgeGroupMessage(b.state, { sender: a.key, plaintext: utf8('words b put in a’s mouth'), clientMsgId: 'forged', group: NO_GROUP });
     const committed = relay.accept(a.key, forged);
     const res = await open(b, committed.deliveries[b.key]!);
     expect(expectDelivered(res, 'words b put in a’s mouth')).toEqual([]);
@@ -434,7 +437,7 @@ describe('group messages', () => {
     const frankingKeys: string[] = [];
     await seal(relay, a, [b], 'opens the session');
     for (let i = 0; i < 3; i++) {
-      const out = await sealGroupMessage(a.state, { recipients: [b.key], plaintext: utf8('same text'), clientMsgId: 'same-id' });
+      const out = await sealGroupMessage(a.state, { recipients: [b.key], plaintext: utf8('same text'), clientMsgId: 'same-id', group: NO_GROUP });
       a.state = out.state;
       sealed.push(out.message);
       frankingKeys.push(out.frankingKey);
@@ -486,7 +489,7 @@ describe('group messages', () => {
 
   it('refuses to encrypt to itself or to a member without a session', async () => {
     const [a, b] = [await newParty(), await newParty()];
-    await expect(sealGroupMessage(a.state, { recipients: [a.key], plaintext: utf8('x'), clientMsgId: 'x' })).rejects.toThrow(RangeError);
-    await expect(sealGroupMessage(a.state, { recipients: [b.key], plaintext: utf8('x'), clientMsgId: 'x' })).rejects.toThrow(RangeError);
+    await expect(sealGroupMessage(a.state, { recipients: [a.key], plaintext: utf8('x'), clientMsgId: 'x', group: NO_GROUP })).rejects.toThrow(RangeError);
+    await expect(sealGroupMessage(a.state, { recipients: [b.key], plaintext: utf8('x'), clientMsgId: 'x', group: NO_GROUP })).rejects.toThrow(RangeError);
   });
 });

@@ -55,6 +55,12 @@ const NONCE_BYTES = 24;
 const MESSAGE_KEY_BYTES = 32;
 const TAG_BYTES = 16;
 
+/** A verified group state as a header names it. */
+export interface GroupRef {
+  epoch: number;
+  stateHash: string;
+}
+
 /** What a sender hands the relay (the `send` frame's headers, body and commitment). */
 export interface SealedGroupMessage {
   /** One header per recipient member key, base64url. */
@@ -82,6 +88,8 @@ export interface OpenedGroupMessage {
   clientMsgId: string;
   /** The sender's per-sender counter. */
   counter: number;
+  /** The sender's verified group state when it sent: epoch and state hash (base64url). */
+  group: GroupRef;
   seq: number;
   commitment: string;
   /** k_f: keep it to open this message in a disclosure later. Secret until then. */
@@ -158,7 +166,7 @@ function encryptBody(channel: string, sender: string, plaintext: Uint8Array): En
  */
 export async function sealGroupMessage(
   state: GroupState,
-  input: { recipients: readonly string[]; plaintext: Uint8Array; clientMsgId: string },
+  input: { recipients: readonly string[]; plaintext: Uint8Array; clientMsgId: string; group: GroupRef },
 ): Promise<{ state: GroupState; message: SealedGroupMessage; frankingKey: string }> {
   await sodiumReady();
   if (input.recipients.length === 0) throw new RangeError('no recipients');
@@ -173,6 +181,8 @@ export async function sealGroupMessage(
     clientMsgId: input.clientMsgId,
     counter,
     transcript,
+    groupEpoch: input.group.epoch,
+    groupState: bytesOf(input.group.stateHash, 32, 'group state hash'),
     lastReceipt: state.lastReceipt && { seq: state.lastReceipt.seq, chain: bytesOf(state.lastReceipt.chain, 32) },
   });
   const sessions = { ...state.sessions };
@@ -317,6 +327,7 @@ export async function openGroupMessage(state: GroupState, d: GroupDelivery): Pro
         plaintext,
         clientMsgId: p.clientMsgId,
         counter: p.counter,
+        group: { epoch: p.groupEpoch, stateHash: b64(p.groupState) },
         seq: d.seq,
         commitment: d.commitment,
         frankingKey: b64(p.frankingKey),
@@ -335,7 +346,7 @@ export async function openGroupMessage(state: GroupState, d: GroupDelivery): Pro
  */
 export async function forgeGroupMessage(
   state: GroupState,
-  input: { sender: string; plaintext: Uint8Array; clientMsgId: string },
+  input: { sender: string; plaintext: Uint8Array; clientMsgId: string; group: GroupRef },
 ): Promise<SealedGroupMessage> {
   await sodiumReady();
   const peer = state.sessions[input.sender];
@@ -351,6 +362,8 @@ export async function forgeGroupMessage(
     clientMsgId: input.clientMsgId,
     counter,
     transcript: nextTranscript(bytesOf(prev, 32), enc.bodyHash, enc.commitment, counter),
+    groupEpoch: input.group.epoch,
+    groupState: bytesOf(input.group.stateHash, 32, 'group state hash'),
     lastReceipt: null,
   });
   const envelope = sessionForgeIncoming(peer, state.self, state.channel, input.sender, payload);

@@ -2,13 +2,16 @@
  * @internal The plaintext of a group message's per-recipient header (what travels inside the
  * pairwise ratchet), in a compact binary form:
  *
- *   version u8 (=1) ‖ k_m 32 ‖ bodyHash 32 ‖ k_f 32 ‖ len u8 ‖ clientMsgId (ASCII) ‖
- *   counter u64 ‖ transcript 32 ‖ hasReceipt u8 ‖ [receiptSeq u64 ‖ receiptChain 32]
+ *   version u8 (=2) ‖ k_m 32 ‖ bodyHash 32 ‖ k_f 32 ‖ len u8 ‖ clientMsgId (ASCII) ‖
+ *   counter u64 ‖ transcript 32 ‖ groupEpoch u32 ‖ groupState 32 ‖
+ *   hasReceipt u8 ‖ [receiptSeq u64 ‖ receiptChain 32]
  *
- * At most 244 bytes; with the envelope and an X3DH prefix a header stays under 400 bytes.
+ * `groupEpoch` and `groupState` are the sender's verified group state (epoch and state hash):
+ * a recipient at the same epoch with another hash has found a fork; one behind catches up first.
+ * At most 280 bytes; with the envelope and an X3DH prefix a header stays under 450 bytes.
  */
 import { BackchannelError, PROTOCOL_VERSION, fromUtf8, utf8 } from '../protocol/index.js';
-import { ByteReader, concat, u64be } from './bytes.js';
+import { ByteReader, concat, u32be, u64be } from './bytes.js';
 
 /** A receipt the sender had seen last: relay sequence and the chain value after it. */
 export interface ReceiptRef {
@@ -24,6 +27,8 @@ export interface GroupPayload {
   clientMsgId: string;
   counter: number;
   transcript: Uint8Array;
+  groupEpoch: number;
+  groupState: Uint8Array;
   lastReceipt: { seq: number; chain: Uint8Array } | null;
 }
 
@@ -40,6 +45,8 @@ export function encodeGroupPayload(p: GroupPayload): Uint8Array {
     id,
     u64be(p.counter),
     p.transcript,
+    u32be(p.groupEpoch),
+    p.groupState,
     p.lastReceipt === null ? Uint8Array.of(0) : concat(Uint8Array.of(1), u64be(p.lastReceipt.seq), p.lastReceipt.chain),
   );
 }
@@ -59,10 +66,12 @@ export function decodeGroupPayload(bytes: Uint8Array): GroupPayload {
   }
   const counter = r.u64();
   const transcript = r.take(32).slice();
+  const groupEpoch = r.u32();
+  const groupState = r.take(32).slice();
   const flag = r.u8();
   let lastReceipt: GroupPayload['lastReceipt'] = null;
   if (flag === 1) lastReceipt = { seq: r.u64(), chain: r.take(32).slice() };
   else if (flag !== 0) throw new BackchannelError('decrypt_failed', 'bad receipt flag');
   r.end();
-  return { messageKey, bodyHash, frankingKey, clientMsgId, counter, transcript, lastReceipt };
+  return { messageKey, bodyHash, frankingKey, clientMsgId, counter, transcript, groupEpoch, groupState, lastReceipt };
 }

@@ -15,7 +15,7 @@ import type { MemberKeys } from './member-keys.js';
 import { createPrekeyState, type PrekeyState } from './prekeys.js';
 import type { PeerSessions } from './session.js';
 import type { ReceiptRef } from './group-payload.js';
-import { windowFromRecord, windowGet, windowSet, type SeqWindow } from './seq-window.js';
+import { windowGet, windowSet, type SeqWindow } from './seq-window.js';
 
 /** Receipt chain values (and delivered commitments) remembered, newest kept. */
 export const MAX_REMEMBERED_RECEIPTS = 4096;
@@ -33,8 +33,9 @@ export interface SenderTrack {
 }
 
 /**
- * One member's cryptographic state in one channel. Secret; JSON-serialisable. A state read back
- * from storage may have been written by an older SDK: pass it through {@link upgradeGroupState}.
+ * One member's cryptographic state in one channel. Secret; JSON-serialisable. (States of the
+ * version-1 protocol are not upgraded: their channels have no signed group log; see
+ * `loadRecord`.)
  */
 export interface GroupState {
   version: 2;
@@ -88,28 +89,6 @@ export function createGroupState(options: {
     delivered: [],
     lastReceipt: null,
     adoptNewSenders: options.adoptNewSenders ?? false,
-  };
-}
-
-/** A state as SDK versions before 2 persisted it: the windows were records keyed by decimal sequence. */
-export type GroupStateV1 = Omit<GroupState, 'version' | 'receipts' | 'delivered'> & {
-  version: 1;
-  receipts: Record<string, string>;
-  delivered: Record<string, string>;
-};
-
-/**
- * Brings a persisted state to the current version; a current state is returned as it is. Call it
- * on every state read from storage. The same sequences and values are remembered, so replay,
- * duplicate and fork detection carry on exactly where they were.
- */
-export function upgradeGroupState(stored: GroupState | GroupStateV1): GroupState {
-  if (stored.version === 2) return stored;
-  return {
-    ...stored,
-    version: 2,
-    receipts: windowFromRecord(stored.receipts, MAX_REMEMBERED_RECEIPTS),
-    delivered: windowFromRecord(stored.delivered, MAX_REMEMBERED_RECEIPTS),
   };
 }
 

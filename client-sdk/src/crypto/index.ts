@@ -80,9 +80,7 @@ export {
   createGroupState,
   forgetPeer,
   recordReceipt,
-  upgradeGroupState,
   type GroupState,
-  type GroupStateV1,
   type ReceiptRecorded,
   type SenderTrack,
 } from './group-state.js';
@@ -95,19 +93,28 @@ export {
   sealGroupMessage,
   startSession,
   type GroupDelivery,
+  type GroupRef,
   type IntegrityAlarm,
   type OpenGroupResult,
   type OpenedGroupMessage,
   type SealedGroupMessage,
 } from './group-message.js';
 export {
-  approvalMessage,
   consentMessage,
-  signApproval,
+  grantMessage,
+  groupMessage,
+  redeemMessage,
   signConsent,
-  verifyApproval,
+  signGrant,
+  signGroupChange,
+  signRedeem,
   verifyConsent,
-  type ApprovalStatement,
+  verifyGrant,
+  verifyGroupChange,
+  verifyRedeem,
   type ConsentStatement,
+  type GrantStatement,
+  type GroupStatement,
+  type RedeemStatement,
 } from './signatures.js';
-export { safetyNumber, type MemberPublicKeys } from './safety-number.js';
+export { memberFingerprint, safetyNumber, type MemberPublicKeys } from './safety-number.js';

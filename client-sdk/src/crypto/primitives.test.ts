@@ -16,7 +16,7 @@ import {
 } from './prekeys.js';
 import { RECEIPT_CHAIN_GENESIS, nextReceiptChain } from './receipt-chain.js';
 import { safetyNumber } from './safety-number.js';
-import { signApproval, signConsent, verifyApproval, verifyConsent, type ConsentStatement } from './signatures.js';
+import { signConsent, signGroupChange, signGrant, signRedeem, verifyConsent, verifyGrant, verifyGroupChange, verifyRedeem, type ConsentStatement } from './signatures.js';
 import { SignedPrekey, OneTimePrekey } from '../protocol/index.js';
 
 const channel = new Uint8Array(16).fill(5);
@@ -66,12 +66,23 @@ describe('prekeys', () => {
 });
 
 describe('signatures', () => {
-  it('verify approvals and consents, and fail on any change or on the other kind', async () => {
+  it('verify group changes, invitations, redemptions and consents, and fail on any change or on another kind', async () => {
     const keys = await generateMemberKeys();
-    const approval = { channel, memberKey: new Uint8Array(32).fill(1), memberSignKey: new Uint8Array(32).fill(2), rosterVersion: 4 };
-    const sig = await signApproval(approval, keys.signSecret);
-    expect(await verifyApproval(approval, sig, keys.signPublic)).toBe(true);
-    expect(await verifyApproval({ ...approval, rosterVersion: 5 }, sig, keys.signPublic)).toBe(false);
+    const change = { channel, epoch: 4, prev: new Uint8Array(32).fill(1), change: utf8('{"kind":"dissolve"}') };
+    const sig = await signGroupChange(change, keys.signSecret);
+    expect(await verifyGroupChange(change, sig, keys.signPublic)).toBe(true);
+    expect(await verifyGroupChange({ ...change, epoch: 5 }, sig, keys.signPublic)).toBe(false);
+    expect(await verifyGroupChange({ ...change, prev: new Uint8Array(32).fill(2) }, sig, keys.signPublic)).toBe(false);
+    expect(await verifyGroupChange({ ...change, channel: new Uint8Array(16).fill(9) }, sig, keys.signPublic)).toBe(false);
+    const grant = { channel, inviteKey: new Uint8Array(32).fill(5), role: 'party', expiresAt: 7 };
+    const gsig = await signGrant(grant, keys.signSecret);
+    expect(await verifyGrant(grant, gsig, keys.signPublic)).toBe(true);
+    expect(await verifyGrant({ ...grant, role: 'observer' }, gsig, keys.signPublic)).toBe(false);
+    const redeem = { channel, inviteKey: keys.signPublic, memberKey: new Uint8Array(32).fill(6), memberSignKey: new Uint8Array(32).fill(7) };
+    const rsig = await signRedeem(redeem, keys.signSecret);
+    expect(await verifyRedeem(redeem, rsig, keys.signPublic)).toBe(true);
+    expect(await verifyRedeem({ ...redeem, memberSignKey: new Uint8Array(32).fill(8) }, rsig, keys.signPublic)).toBe(false);
+    expect(await verifyGrant(grant, sig, keys.signPublic)).toBe(false);
     const consent: ConsentStatement = {
       channel,
       proposalId: new Uint8Array(16).fill(3),
@@ -80,12 +91,16 @@ describe('signatures', () => {
       rangeFrom: 3,
       rangeTo: 9,
       releaseAt: 0,
+      epoch: 3,
+      stateHash: new Uint8Array(32).fill(5),
     };
     const csig = await signConsent(consent, toBase64Url(fromBase64Url(keys.signSecret)!));
     expect(await verifyConsent(consent, csig, keys.signPublic)).toBe(true);
     expect(await verifyConsent({ ...consent, kind: 'communique' }, csig, keys.signPublic)).toBe(false);
     expect(await verifyConsent({ ...consent, releaseAt: 1 }, csig, keys.signPublic)).toBe(false);
-    expect(await verifyApproval(approval, csig, keys.signPublic)).toBe(false);
+    expect(await verifyConsent({ ...consent, epoch: 4 }, csig, keys.signPublic)).toBe(false);
+    expect(await verifyConsent({ ...consent, stateHash: new Uint8Array(32).fill(6) }, csig, keys.signPublic)).toBe(false);
+    expect(await verifyGroupChange(change, csig, keys.signPublic)).toBe(false);
   });
 });
 

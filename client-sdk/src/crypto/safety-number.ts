@@ -41,3 +41,12 @@ export async function safetyNumber(a: MemberPublicKeys, b: MemberPublicKeys): Pr
   const [x, y] = [half(a), half(b)].sort();
   return (x! + y!).match(/.{5}/g)!.join(' ');
 }
+
+/**
+ * One member's fingerprint: 30 digits in six groups of five, from its sign and DH keys. A party
+ * compares a pending member's fingerprint with the one the invitee reads out before approving.
+ */
+export async function memberFingerprint(member: MemberPublicKeys): Promise<string> {
+  await sodiumReady();
+  return half(member).match(/.{5}/g)!.join(' ');
+}

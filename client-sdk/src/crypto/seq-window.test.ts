@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { windowFromRecord, windowGet, windowSet, windowSize, type SeqWindow } from './seq-window.js';
+import { windowGet, windowSet, windowSize, type SeqWindow } from './seq-window.js';
 
 /** The old representation: a record keyed by sequence, its lowest key dropped while over the limit. */
 class ReferenceWindow {
@@ -92,16 +92,5 @@ describe('sequence window', () => {
     const after = windowSet(window, 3, 'old', 4);
     expect(windowGet(after, 3)).toBeUndefined();
     expect(after.flatMap((run) => run.seqs)).toEqual([10, 11, 12, 13]);
-  });
-
-  it('builds the same window from a record keyed by sequence', () => {
-    const record: Record<string, string> = {};
-    const rand = prng(9);
-    for (let i = 0; i < 300; i++) record[String(999_000 + Math.floor(rand() * 1_000))] = `r${i}`;
-    const window = windowFromRecord(record, 100);
-    const top = Object.keys(record).map(Number).sort((a, b) => b - a).slice(0, 100);
-    expect(window.flatMap((run) => run.seqs)).toEqual([...top].reverse());
-    for (const seq of top) expect(windowGet(window, seq)).toBe(record[String(seq)]);
-    expect(windowFromRecord({}, 100)).toEqual([]);
   });
 });

@@ -109,17 +109,3 @@ export function windowSet(window: SeqWindow, seq: number, value: string, limit: 
   const runs = [...window.slice(0, at), ...writeRun(window[at]!, seq, value), ...window.slice(at + 1)];
   return prune(runs, limit);
 }
-
-/** A window of the `limit` highest sequences of a record keyed by decimal sequence. */
-export function windowFromRecord(record: Readonly<Record<string, string>>, limit: number): SeqWindow {
-  const all = Object.keys(record)
-    .map(Number)
-    .sort((a, b) => a - b);
-  const seqs = all.slice(Math.max(0, all.length - limit));
-  const runs: SeqRun[] = [];
-  for (let i = 0; i < seqs.length; i += MAX_RUN) {
-    const part = seqs.slice(i, i + MAX_RUN);
-    runs.push({ seqs: part, values: part.map((s) => record[String(s)]!) });
-  }
-  return runs;
-}

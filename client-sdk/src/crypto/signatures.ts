@@ -1,21 +1,41 @@
 /**
- * Signatures over governance statements: admission approvals and disclosure consents. With
- * signed prekeys these are the only things a member ever signs — message content never is, so
- * transcripts stay deniable. Each statement starts with its own label so a signature of one kind
- * can never be replayed as another.
+ * Signatures over governance statements: group-log changes (genesis, founding, admissions,
+ * removals, leaves, role changes, charter amendments, dissolution), invitations and their
+ * redemption, and disclosure consents. With signed prekeys these are the only things a member
+ * ever signs — message content never is, so transcripts stay deniable. Each statement starts with
+ * its own label so a signature of one kind can never be replayed as another.
  */
 import { sodium, sodiumReady } from '../sodium.js';
 import { bytesOf, concat, label, lp, u64be, type BytesLike } from './bytes.js';
 
-const APPROVE_LABEL = label('backchannel/approve/v1');
-const CONSENT_LABEL = label('backchannel/consent/v1');
+const GROUP_LABEL = label('backchannel/group/v1');
+const GRANT_LABEL = label('backchannel/invite-grant/v1');
+const REDEEM_LABEL = label('backchannel/redeem/v1');
+const CONSENT_LABEL = label('backchannel/consent/v2');
 
-/** What an approval covers: party `channel` admits `memberKey` with `memberSignKey` at `rosterVersion`. */
-export interface ApprovalStatement {
+/** A group-log change: channel, the epoch it creates, the state hash it builds on, the change. */
+export interface GroupStatement {
   channel: BytesLike;
+  epoch: number;
+  prev: BytesLike;
+  /** The change's canonical encoding (see `canonicalJson`). */
+  change: Uint8Array;
+}
+
+/** An invitation the host issues: its public key, the role it admits and its expiry. */
+export interface GrantStatement {
+  channel: BytesLike;
+  inviteKey: BytesLike;
+  role: string;
+  expiresAt: number;
+}
+
+/** An invitee's redemption: the invitation's key vouches for the member's two keys. */
+export interface RedeemStatement {
+  channel: BytesLike;
+  inviteKey: BytesLike;
   memberKey: BytesLike;
   memberSignKey: BytesLike;
-  rosterVersion: number;
 }
 
 /** What a disclosure consent covers. `kind` is e.g. "excerpt" or "communique". */
@@ -30,23 +50,38 @@ export interface ConsentStatement {
   rangeTo: number;
   /** Earliest publication time in ms since the epoch (0 for no embargo). */
   releaseAt: number;
+  /** The verified group state the consent is given in: its epoch and state hash. */
+  epoch: number;
+  stateHash: BytesLike;
 }
 
-/** The bytes an approval signature covers: label ‖ channel ‖ member ‖ signKey ‖ rosterVersion (8 B BE). */
-export function approvalMessage(s: ApprovalStatement): Uint8Array {
+/** The bytes a group change's signatures cover: label ‖ channel ‖ epoch (8 B BE) ‖ prev ‖ lp(change). */
+export function groupMessage(s: GroupStatement): Uint8Array {
+  return concat(GROUP_LABEL, bytesOf(s.channel, 16, 'channel'), u64be(s.epoch), bytesOf(s.prev, 32, 'prev'), lp(s.change));
+}
+
+/** The bytes the host's invitation signature covers: label ‖ channel ‖ invite key ‖ lp(role) ‖ expiresAt. */
+export function grantMessage(s: GrantStatement): Uint8Array {
+  return concat(GRANT_LABEL, bytesOf(s.channel, 16, 'channel'), bytesOf(s.inviteKey, 32, 'invite key'), lp(label(s.role)), u64be(s.expiresAt));
+}
+
+/** The bytes an invitation key signs on redemption: label ‖ channel ‖ invite key ‖ member key ‖ sign key. */
+export function redeemMessage(s: RedeemStatement): Uint8Array {
   return concat(
-    APPROVE_LABEL,
+    REDEEM_LABEL,
     bytesOf(s.channel, 16, 'channel'),
+    bytesOf(s.inviteKey, 32, 'invite key'),
     bytesOf(s.memberKey, 32, 'member key'),
     bytesOf(s.memberSignKey, 32, 'member sign key'),
-    u64be(s.rosterVersion),
   );
 }
 
 /**
  * The bytes a consent signature covers: label ‖ channel ‖ lp(proposalId) ‖
- * contentHash (32) ‖ lp(kind) ‖ rangeFrom ‖ rangeTo ‖ releaseAt (each 8 B BE). Variable-length
- * parts are length-prefixed so no two statements share an encoding.
+ * contentHash (32) ‖ lp(kind) ‖ rangeFrom ‖ rangeTo ‖ releaseAt ‖ epoch (each 8 B BE) ‖
+ * stateHash (32). Variable-length parts are length-prefixed so no two statements share an
+ * encoding. The group state binds the consent to the parties of that state: a record is valid
+ * only if every one of them consented in it.
  */
 export function consentMessage(s: ConsentStatement): Uint8Array {
   return concat(
@@ -58,6 +93,8 @@ export function consentMessage(s: ConsentStatement): Uint8Array {
     u64be(s.rangeFrom),
     u64be(s.rangeTo),
     u64be(s.releaseAt),
+    u64be(s.epoch),
+    bytesOf(s.stateHash, 32, 'state hash'),
   );
 }
 
@@ -75,14 +112,34 @@ async function verify(message: Uint8Array, sig: BytesLike, signKey: BytesLike): 
   }
 }
 
-/** Signs an admission approval with the approving party's per-channel sign secret. */
-export function signApproval(s: ApprovalStatement, signSecret: BytesLike): Promise<Uint8Array> {
-  return sign(approvalMessage(s), signSecret);
+/** Signs a group-log change with a member's per-channel sign secret. */
+export function signGroupChange(s: GroupStatement, signSecret: BytesLike): Promise<Uint8Array> {
+  return sign(groupMessage(s), signSecret);
 }
 
-/** Verifies an admission approval against the approving party's sign key. */
-export function verifyApproval(s: ApprovalStatement, sig: BytesLike, signKey: BytesLike): Promise<boolean> {
-  return verify(approvalMessage(s), sig, signKey);
+/** Verifies a signature over a group-log change. */
+export function verifyGroupChange(s: GroupStatement, sig: BytesLike, signKey: BytesLike): Promise<boolean> {
+  return verify(groupMessage(s), sig, signKey);
+}
+
+/** Signs an invitation with the host's per-channel sign secret. */
+export function signGrant(s: GrantStatement, signSecret: BytesLike): Promise<Uint8Array> {
+  return sign(grantMessage(s), signSecret);
+}
+
+/** Verifies the host's signature over an invitation. */
+export function verifyGrant(s: GrantStatement, sig: BytesLike, signKey: BytesLike): Promise<boolean> {
+  return verify(grantMessage(s), sig, signKey);
+}
+
+/** Signs a redemption with the invitation's secret key (derived from the link's secret). */
+export function signRedeem(s: RedeemStatement, inviteSecret: BytesLike): Promise<Uint8Array> {
+  return sign(redeemMessage(s), inviteSecret);
+}
+
+/** Verifies a redemption against the invitation's public key. */
+export function verifyRedeem(s: RedeemStatement, sig: BytesLike, inviteKey: BytesLike): Promise<boolean> {
+  return verify(redeemMessage(s), sig, inviteKey);
 }
 
 /** Signs a disclosure consent with the consenting party's per-channel sign secret. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { concat, label, lp, u32be, u64be } from '../crypto/bytes.js';
-import { ChannelId, Hash32, MAX_EXCERPT_ITEMS, ProposalId, Seq, SignKey, Signature, Timestamp, bytesField, fromBase64Url, utf8 } from '../protocol/index.js';
+import { ChannelId, GroupEntry, Hash32, MAX_EXCERPT_ITEMS, ProposalId, Seq, SignKey, Signature, Timestamp, bytesField, fromBase64Url, utf8 } from '../protocol/index.js';
 import { sodium } from '../sodium.js';
 
 /** An excerpt item as the formal record holds it: opened (with its commitment) or withheld (with none). */
@@ -14,9 +14,13 @@ export const RecordItem = z.union([
   z.strictObject({ seq: Seq, receivedAt: Timestamp, withheld: z.literal(true) }),
 ]);
 
-/** A formal record: one published disclosure, hash-chained and signed by the relay. */
+/**
+ * A formal record: one published disclosure, hash-chained and signed by the relay, anchored in
+ * the channel's group log: its parties are the parties of the group state at `epoch` (whose
+ * hash is `stateHash`), and each of them signed a consent in that state.
+ */
 export const FormalRecord = z.strictObject({
-  v: z.literal(1),
+  v: z.literal(2),
   channel: ChannelId,
   index: z.number().int().min(0),
   /** Hash of the previous record (32 zero bytes for the first). */
@@ -32,7 +36,10 @@ export const FormalRecord = z.strictObject({
   rangeTo: Seq,
   releaseAt: Timestamp,
   publishedAt: Timestamp,
-  /** Sign keys of every active party at publication: each must have consented. */
+  /** The group state the parties consented in. */
+  epoch: z.number().int().min(0).max(0xffff_ffff),
+  stateHash: Hash32,
+  /** Sign keys of every party of that state, sorted: each must have consented. */
   parties: z.array(SignKey).min(1).max(32),
   consents: z.array(z.strictObject({ signKey: SignKey, sig: Signature })).min(1).max(32),
   relayKey: SignKey,
@@ -49,6 +56,8 @@ export type UnsignedRecord = Omit<FormalRecord, 'hash' | 'sig'>;
 export const FormalLog = z.strictObject({
   channel: ChannelId,
   records: z.array(FormalRecord),
+  /** The channel's group log from its genesis: proves who the parties were at each record. */
+  group: z.array(GroupEntry).max(100_000),
   /** The relay's record keys, newest first (older ones stay valid for older records). */
   relayKeys: z.array(SignKey).min(1),
 });
@@ -56,7 +65,7 @@ export const FormalLog = z.strictObject({
 /** A formal log. */
 export type FormalLog = z.infer<typeof FormalLog>;
 
-const RECORD_LABEL = label('backchannel/record/v1');
+const RECORD_LABEL = label('backchannel/record/v2');
 const b = (text: string): Uint8Array => fromBase64Url(text) ?? new Uint8Array();
 
 /**
@@ -78,6 +87,8 @@ export function recordHash(r: UnsignedRecord): Uint8Array {
     u64be(r.rangeTo),
     u64be(r.releaseAt),
     u64be(r.publishedAt),
+    u64be(r.epoch),
+    b(r.stateHash),
     u32be(items.length),
   ];
   for (const item of items) {

@@ -2,6 +2,7 @@ import { verifyOpening } from '../crypto/franking.js';
 import { verifyConsent } from '../crypto/signatures.js';
 import { fromBase64Url, fromUtf8, toBase64Url, type DisclosureContent } from '../protocol/index.js';
 import { sodium, sodiumReady } from '../sodium.js';
+import { applyEntry, partiesOf, type GroupLogState } from '../group/group-log.js';
 import { disclosureContentHash } from './content-hash.js';
 import { FormalLog, FormalRecord, recordHash } from './record.js';
 
@@ -48,7 +49,31 @@ function messageText(plaintext: Uint8Array): string | undefined {
   }
 }
 
-async function check(raw: unknown, relayKeys: readonly string[] | undefined): Promise<ProvenRecord> {
+/** Every verified group state of a channel, by epoch, from its log and pinned fingerprint. */
+async function groupStates(entries: readonly unknown[], fingerprint: string): Promise<Map<number, GroupLogState>> {
+  const states = new Map<number, GroupLogState>();
+  let state: GroupLogState | undefined;
+  for (const [i, e] of entries.entries()) {
+    try {
+      state = await applyEntry(state, e);
+    } catch (err) {
+      fail(`the group log does not verify at entry ${i}: ${err instanceof Error ? err.message : 'invalid'}`);
+    }
+    states.set(state.epoch, state);
+  }
+  if (state === undefined) fail('no group log: the parties cannot be proven');
+  if (state.fingerprint !== fingerprint) fail('the group log does not start at the pinned fingerprint: another channel, or a forged log');
+  return states;
+}
+
+/** Sorted sign keys of the parties of a verified group state. */
+function partySignKeys(state: GroupLogState): string[] {
+  return partiesOf(state)
+    .map((k) => state.members[k]!.signKey)
+    .sort();
+}
+
+async function check(raw: unknown, relayKeys: readonly string[] | undefined, states: ReadonlyMap<number, GroupLogState>): Promise<ProvenRecord> {
   const parsed = FormalRecord.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -83,6 +108,12 @@ async function check(raw: unknown, relayKeys: readonly string[] | undefined): Pr
     }
   }
   if (toBase64Url(disclosureContentHash(content)) !== r.contentHash) fail('the content does not match its contentHash');
+  const state = states.get(r.epoch);
+  if (state === undefined) fail(`the record names group epoch ${r.epoch}, which the group log does not reach`);
+  if (state.channel !== r.channel) fail('the group log belongs to another channel');
+  if (state.stateHash !== r.stateHash) fail(`the record's group state differs from the log's at epoch ${r.epoch}`);
+  const parties = partySignKeys(state);
+  if (parties.length !== r.parties.length || parties.some((p, i) => p !== r.parties[i])) fail('the record lists parties other than the parties of its group state');
   const statement = {
     channel: r.channel,
     proposalId: r.proposalId,
@@ -91,6 +122,8 @@ async function check(raw: unknown, relayKeys: readonly string[] | undefined): Pr
     rangeFrom: r.rangeFrom,
     rangeTo: r.rangeTo,
     releaseAt: r.releaseAt,
+    epoch: r.epoch,
+    stateHash: r.stateHash,
   };
   const consented = new Set<string>();
   for (const c of r.consents) {
@@ -123,50 +156,75 @@ async function check(raw: unknown, relayKeys: readonly string[] | undefined): Pr
   };
 }
 
+/** What verification is anchored in: the channel's fingerprint, pinned out of band. */
+export interface VerifyOptions {
+  /** The channel's fingerprint (its group log's genesis hash), from a party — never from the relay. */
+  readonly fingerprint: string;
+  /** Relay record keys to accept; without them, any key the log lists. */
+  readonly relayKeys?: readonly string[];
+}
+
+function invalid(index: number, reason: string): Verification {
+  return { ok: false, code: 'record_invalid', index, reason };
+}
+
 /**
- * Verifies one formal record offline: its content against its hash, every excerpt opening
- * against its commitment, every party's consent signature, the record hash and the relay's
- * signature (against `relayKeys` when given).
+ * Verifies one formal record offline against the channel's group log (from its genesis) and
+ * pinned fingerprint: its content against its hash, every excerpt opening against its
+ * commitment, that its parties are exactly the parties of its group state and every one
+ * consented in that state, the record hash and the relay's signature.
  */
-export async function verifyRecord(record: unknown, options: { relayKeys?: readonly string[] } = {}): Promise<Verification> {
+export async function verifyRecord(record: unknown, group: readonly unknown[], options: VerifyOptions): Promise<Verification> {
   await sodiumReady();
   const index = typeof record === 'object' && record !== null && 'index' in record && typeof record.index === 'number' ? record.index : 0;
   try {
-    const proven = await check(record, options.relayKeys);
+    const proven = await check(record, options.relayKeys, await groupStates(group, options.fingerprint));
     return { ok: true, channel: (record as { channel: string }).channel, records: [proven] };
   } catch (err) {
-    if (err instanceof Invalid) return { ok: false, code: 'record_invalid', index, reason: err.message };
+    if (err instanceof Invalid) return invalid(index, err.message);
     throw err;
   }
 }
 
 /**
- * Verifies a whole formal log offline: every record as {@link verifyRecord}, their indexes, and
- * the hash chain from the first record to the last. With no `relayKeys` given, the log's own
- * list is used: pin the relay's keys (from its well-known URL, fetched once) to rule out a forger.
+ * Verifies a whole formal log offline, anchored in the pinned fingerprint: the group log from
+ * its genesis, every record as {@link verifyRecord}, their indexes, publication times that never
+ * go back, and the hash chain from the first record to the last. With no `relayKeys`, the log's
+ * own list is used: pin the relay's record keys too, to rule out a relay signing as another.
  */
-export async function verifyLog(log: unknown, options: { relayKeys?: readonly string[] } = {}): Promise<Verification> {
+export async function verifyLog(log: unknown, options: VerifyOptions): Promise<Verification> {
   await sodiumReady();
   const parsed = FormalLog.safeParse(log);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const at = issue?.path[0] === 'records' && typeof issue.path[1] === 'number' ? issue.path[1] : 0;
-    return { ok: false, code: 'record_invalid', index: at, reason: `malformed log: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };
+    return invalid(at, `malformed log: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
-  const { channel, records, relayKeys } = parsed.data;
+  const { channel, records, relayKeys, group } = parsed.data;
   const keys = options.relayKeys ?? relayKeys;
+  let states: Map<number, GroupLogState>;
+  try {
+    states = await groupStates(group, options.fingerprint);
+  } catch (err) {
+    if (err instanceof Invalid) return invalid(0, err.message);
+    throw err;
+  }
+  if (states.get(0)?.channel !== channel) return invalid(0, 'the group log belongs to another channel');
   const proven: ProvenRecord[] = [];
   let prev = toBase64Url(new Uint8Array(32));
+  let publishedAt = 0;
   for (const [i, r] of records.entries()) {
     try {
       if (r.channel !== channel) fail(`record ${i} belongs to another channel`);
       if (r.index !== i) fail(`record ${i} claims index ${r.index}`);
       if (r.prev !== prev) fail(`hash chain broken at record ${i}`);
       if (!relayKeys.includes(r.relayKey)) fail(`record ${i} is signed by a key the log does not list as the relay's`);
-      proven.push(await check(r, keys));
+      if (r.publishedAt < publishedAt) fail(`record ${i} is dated before the record it follows`);
+      proven.push(await check(r, keys, states));
       prev = r.hash;
+      publishedAt = r.publishedAt;
     } catch (err) {
-      if (err instanceof Invalid) return { ok: false, code: 'record_invalid', index: i, reason: err.message };
+      if (err instanceof Invalid) return invalid(i, err.message);
       throw err;
     }
   }

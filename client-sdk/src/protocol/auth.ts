@@ -10,7 +10,7 @@ import { Timestamp, bytesField, fixedBytesField } from './fields.js';
  * The credentials ride in the WebSocket handshake's `Sec-WebSocket-Protocol` header, as a
  * second offered subprotocol beside {@link SUBPROTOCOL}, never in the URL, where proxies and
  * servers log them. (Browsers cannot set other headers on a WebSocket; every browser can offer
- * subprotocols.) The relay selects `backchannel.v1` and never echoes the credentials.
+ * subprotocols.) The relay selects `backchannel.v2` and never echoes the credentials.
  */
 export const AUTH_PATHS = {
   challenge: '/v1/challenge',

@@ -29,6 +29,10 @@ export const ERROR_CODES = [
   'approval_invalid',
   'already_member',
   'charter_invalid',
+  'group_invalid',
+  'group_stale',
+  'group_signature',
+  'channel_legacy',
   // Disclosure
   'disclosure_not_found',
   'disclosure_state',
@@ -36,6 +40,8 @@ export const ERROR_CODES = [
   'consent_missing',
   'content_mismatch',
   'opening_invalid',
+  'excerpt_mismatch',
+  'draft_collision',
   // HTTP
   'not_found',
   'method_not_allowed',
@@ -55,6 +61,7 @@ export const ERROR_CODES = [
   'integrity_reorder',
   'integrity_fork',
   'integrity_roster',
+  'integrity_group',
   'decrypt_failed',
   'counter_out_of_range',
   'key_changed',

@@ -5,9 +5,7 @@ import {
   ClientMessageId,
   Hash32,
   MemberKey,
-  MemberStatus,
   RequestId,
-  Role,
   Seq,
   SignKey,
   Signature,
@@ -16,6 +14,7 @@ import {
 } from './fields.js';
 import { LIMITS } from './limits.js';
 import { DISCLOSURE_CLIENT_FRAMES, DisclosureFrame } from './disclosure.js';
+import { GroupEntry, GroupFrame, GroupGetFrame, GroupSignFrame, InviteGrant } from './group.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared shapes
@@ -32,39 +31,6 @@ export const SignedPrekey = z.strictObject({
 export const OneTimePrekey = z.strictObject({
   id: z.number().int().min(0).max(0xffff_ffff),
   key: MemberKey,
-});
-
-/** A channel's charter, fixed at convening and changed only with every party's approval. */
-export const Charter = z.strictObject({
-  /** Purpose text, encrypted by the parties; opaque to the relay. */
-  purpose: bytesField(LIMITS.maxPurposeBytes),
-  /** Most members (host and observers included) the channel may hold. */
-  memberCap: z.number().int().min(2).max(LIMITS.maxMembers).default(8),
-  /** How long the relay keeps ciphertext, in seconds (default 7 days). */
-  retentionSec: z.number().int().min(60).max(366 * 86_400).default(7 * 86_400),
-  /** Client-side disappearing-message time in seconds, or null for none. */
-  disappearSec: z.number().int().min(1).max(366 * 86_400).nullable().default(null),
-  /** Who must consent before a disclosure is published. */
-  disclosureRule: z.enum(['unanimous']).default('unanimous'),
-  /** Whether the host may remove a member without every other party. */
-  hostMayRemove: z.boolean().default(false),
-});
-
-/** One signed approval of a member by a party. */
-export const Approval = z.strictObject({
-  by: MemberKey,
-  sig: Signature,
-});
-
-/** A member as the roster shows it. */
-export const RosterMember = z.strictObject({
-  key: MemberKey,
-  signKey: SignKey,
-  role: Role,
-  status: MemberStatus,
-  /** Roster version at which the member became pending: approvals sign over it. */
-  sinceVersion: z.number().int().min(0),
-  approvals: z.array(Approval).max(LIMITS.maxMembers),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -120,80 +86,36 @@ export const PrekeysFetchFrame = z.strictObject({
   member: MemberKey,
 });
 
-/** Asks for the channel's roster. */
-export const RosterGetFrame = z.strictObject({
-  type: z.literal('roster.get'),
-  rid: RequestId,
-  channel: ChannelId,
-});
-
-/** Convenes a channel: the caller becomes its host. */
+/**
+ * Convenes a channel: the caller becomes its host. The genesis names the channel id (16 random
+ * bytes the host chose), the host's keys and the charter, signed by the host; its hash is the
+ * channel's fingerprint.
+ */
 export const ConveneFrame = z.strictObject({
   type: z.literal('channel.convene'),
   rid: RequestId,
-  signKey: SignKey,
-  charter: Charter,
+  genesis: GroupEntry,
 });
 
-/** Host registers an invitation by the hash of a secret it hands out of band. */
+/** The host registers an invitation: the public key derived from its secret, signed by the host. */
 export const InviteCreateFrame = z.strictObject({
   type: z.literal('invite.create'),
   rid: RequestId,
   channel: ChannelId,
-  secretHash: Hash32,
-  role: z.enum(['party', 'observer']),
-  expiresAt: Timestamp,
+  invite: InviteGrant,
 });
 
-/** Redeems an invitation: the caller's keys join the roster as pending. */
+/**
+ * Redeems an invitation: the caller's keys, signed by the invitation's key (`proof`), join the
+ * pending members. The secret never leaves the invitee.
+ */
 export const InviteRedeemFrame = z.strictObject({
   type: z.literal('invite.redeem'),
   rid: RequestId,
   channel: ChannelId,
-  secret: Hash32,
+  invite: SignKey,
   signKey: SignKey,
-});
-
-/** A party's signed approval of a pending member. */
-export const ApproveFrame = z.strictObject({
-  type: z.literal('member.approve'),
-  rid: RequestId,
-  channel: ChannelId,
-  member: MemberKey,
-  sig: Signature,
-});
-
-/** Leaves a channel. Any party (or observer) may, at any time; its connections are then cut. */
-export const LeaveFrame = z.strictObject({
-  type: z.literal('member.leave'),
-  rid: RequestId,
-  channel: ChannelId,
-});
-
-/**
- * Votes to remove a member. The member is removed once every other active party has voted, or
- * at once when the host asks and the charter lets the host remove.
- */
-export const RemoveFrame = z.strictObject({
-  type: z.literal('member.remove'),
-  rid: RequestId,
-  channel: ChannelId,
-  member: MemberKey,
-});
-
-/** Dissolves the channel: any party may; the relay deletes its ciphertext, prekeys, invitations, receipts. */
-export const DissolveFrame = z.strictObject({
-  type: z.literal('channel.dissolve'),
-  rid: RequestId,
-  channel: ChannelId,
-});
-
-/** Votes for a new charter; it takes effect once every active party has voted for the same one. */
-export const AmendCharterFrame = z.strictObject({
-  type: z.literal('charter.amend'),
-  rid: RequestId,
-  channel: ChannelId,
-  charter: Charter,
+  proof: Signature,
 });
 
 /**
@@ -213,15 +135,11 @@ export const ClientFrame = z.discriminatedUnion('type', [
   SubscribeFrame,
   PrekeysPublishFrame,
   PrekeysFetchFrame,
-  RosterGetFrame,
   ConveneFrame,
   InviteCreateFrame,
   InviteRedeemFrame,
-  ApproveFrame,
-  LeaveFrame,
-  RemoveFrame,
-  DissolveFrame,
-  AmendCharterFrame,
+  GroupGetFrame,
+  GroupSignFrame,
   ...DISCLOSURE_CLIENT_FRAMES,
   PingFrame,
 ]);
@@ -283,17 +201,6 @@ export const PrekeysBundleFrame = z.strictObject({
   oneTimePrekey: OneTimePrekey.nullable(),
 });
 
-/** The channel's roster as the relay holds it. Clients verify it; they never trust it. */
-export const RosterFrame = z.strictObject({
-  type: z.literal('roster'),
-  rid: RequestId.optional(),
-  channel: ChannelId,
-  version: z.number().int().min(0),
-  status: z.enum(['forming', 'open', 'dissolved']),
-  charter: Charter,
-  members: z.array(RosterMember).max(LIMITS.maxMembers * 4),
-});
-
 /** A channel was convened. */
 export const ConvenedFrame = z.strictObject({
   type: z.literal('channel.convened'),
@@ -313,6 +220,8 @@ export const ErrorFrame = z.strictObject({
   rid: RequestId.optional(),
   code: z.enum(ERROR_CODES),
   message: z.string().max(500),
+  /** With `overloaded`: wait at least this long before retrying (then spread by full jitter). */
+  retryAfterMs: z.number().int().min(0).max(600_000).optional(),
 });
 
 /** The relay asks the client to reconnect, for example before it shuts down. */
@@ -329,12 +238,6 @@ export const ExpiredFrame = z.strictObject({
   clientMsgIds: z.array(ClientMessageId).max(10_000),
 });
 
-/** The channel was dissolved: the client deletes its channel state. */
-export const DissolvedFrame = z.strictObject({
-  type: z.literal('channel.dissolved'),
-  channel: ChannelId,
-});
-
 /** Relay → client frames. */
 export const RelayFrame = z.discriminatedUnion('type', [
   SentFrame,
@@ -342,13 +245,12 @@ export const RelayFrame = z.discriminatedUnion('type', [
   SubscribedFrame,
   QueueEmptyFrame,
   PrekeysBundleFrame,
-  RosterFrame,
+  GroupFrame,
   ConvenedFrame,
   OkFrame,
   ErrorFrame,
   ReconnectFrame,
   ExpiredFrame,
-  DissolvedFrame,
   DisclosureFrame,
 ]);
 
@@ -360,7 +262,3 @@ export type RelayFrame = z.infer<typeof RelayFrame>;
 export type ClientFrameOf<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 /** A relay frame of the given type. */
 export type RelayFrameOf<T extends RelayFrame['type']> = Extract<RelayFrame, { type: T }>;
-/** A charter as sent (defaults applied). */
-export type Charter = z.infer<typeof Charter>;
-/** A roster member. */
-export type RosterMember = z.infer<typeof RosterMember>;

@@ -20,12 +20,12 @@ export const LIMITS = {
   maxPurposeBytes: 4096,
 } as const;
 
-/** Protocol version carried in the WebSocket subprotocol `backchannel.v1`. */
-export const PROTOCOL_VERSION = 1;
+/** Protocol version carried in the WebSocket subprotocol `backchannel.v2`. */
+export const PROTOCOL_VERSION = 2;
 /**
  * Version byte of a pairwise header envelope (opaque to the relay; see `docs/protocol.md`).
  * 2: the header AEAD nonce is random and carried in the envelope (1 derived it from the message key).
  */
 export const HEADER_ENVELOPE_VERSION = 2;
 /** The WebSocket subprotocol name clients must offer. */
-export const SUBPROTOCOL = 'backchannel.v1';
+export const SUBPROTOCOL = 'backchannel.v2';

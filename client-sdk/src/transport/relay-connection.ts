@@ -13,7 +13,7 @@ import {
   type RelayFrameOf,
 } from '../protocol/index.js';
 import { sodiumReady } from '../sodium.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, retryDelay } from './backoff.js';
 import { defaultPlatform, type Platform, type WebSocketLike } from './platform.js';
 import type { ConnectionState, StateChange, StateReason } from './state.js';
 
@@ -26,15 +26,11 @@ export interface ResponseMap {
   subscribe: RelayFrameOf<'subscribed'>;
   'prekeys.publish': RelayFrameOf<'ok'>;
   'prekeys.fetch': RelayFrameOf<'prekeys.bundle'>;
-  'roster.get': RelayFrameOf<'roster'>;
+  'group.get': RelayFrameOf<'group'>;
+  'group.sign': RelayFrameOf<'ok'>;
   'channel.convene': RelayFrameOf<'channel.convened'>;
   'invite.create': RelayFrameOf<'ok'>;
   'invite.redeem': RelayFrameOf<'ok'>;
-  'member.approve': RelayFrameOf<'ok'>;
-  'member.leave': RelayFrameOf<'ok'>;
-  'member.remove': RelayFrameOf<'ok'>;
-  'channel.dissolve': RelayFrameOf<'ok'>;
-  'charter.amend': RelayFrameOf<'ok'>;
   'disclosure.propose': RelayFrameOf<'disclosure'>;
   'disclosure.consent': RelayFrameOf<'disclosure'>;
   'disclosure.veto': RelayFrameOf<'disclosure'>;
@@ -56,11 +52,18 @@ export interface ChannelHandlers {
   after(): number;
   /**
    * Processes one delivered message. Called once per sequence, in order; the relay is acked
-   * only after it resolves, so a crash before that means redelivery, never loss.
+   * only after it resolves, so a crash before that means redelivery, never loss. Resolving
+   * `false` means the frame was refused: the resume point does not move past it.
    */
-  deliver(frame: RelayFrameOf<'deliver'>): Promise<void>;
+  deliver(frame: RelayFrameOf<'deliver'>): Promise<boolean | void>;
   /** The stored backlog is fully delivered; live delivery follows. */
   queueEmpty?(seq: number): void;
+  /**
+   * A delivery at or below the resume point: usually a duplicate after a reconnect. A client
+   * that remembers what it processed tells duplicates from deliveries it never saw (a relay
+   * that renumbered one message past the rest to make the client skip them).
+   */
+  belowResumePoint?(frame: RelayFrameOf<'deliver'>): Promise<void>;
 }
 
 /** Options of {@link RelayConnection}. */
@@ -97,8 +100,8 @@ interface ChannelSub {
 
 type StateListener = (change: StateChange) => void;
 
-/** Frames the relay pushes without being asked: roster changes, expiry notices, dissolution. */
-export type PushFrame = RelayFrameOf<'roster'> | RelayFrameOf<'expired'> | RelayFrameOf<'channel.dissolved'> | RelayFrameOf<'disclosure'>;
+/** Frames the relay pushes without being asked: group log changes, expiry notices, disclosure stages. */
+export type PushFrame = RelayFrameOf<'group'> | RelayFrameOf<'expired'> | RelayFrameOf<'disclosure'>;
 type PushListener = (frame: PushFrame) => void;
 
 /**
@@ -139,7 +142,7 @@ export class RelayConnection {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Listens to pushed frames (roster changes, expiry notices, dissolution); returns the unsubscribe function. */
+  /** Listens to pushed frames (group log changes, expiry notices, disclosure stages); returns the unsubscribe function. */
   onPush(listener: PushListener): () => void {
     this.#pushListeners.add(listener);
     return () => this.#pushListeners.delete(listener);
@@ -367,10 +370,9 @@ export class RelayConnection {
         this.#channels.get(frame.channel)?.handlers.queueEmpty?.(frame.seq);
         return;
       case 'expired':
-      case 'channel.dissolved':
         for (const l of this.#pushListeners) l(frame);
         return;
-      case 'roster':
+      case 'group':
       case 'disclosure':
         if (frame.rid === undefined) {
           for (const l of this.#pushListeners) l(frame);
@@ -387,7 +389,7 @@ export class RelayConnection {
     if (frame.type === 'error' && (frame.code === 'unavailable' || frame.code === 'overloaded') && p.retry) {
       // The relay could not store it (its database is down, or it is at capacity) and acked nothing: try again later.
       this.#platform.clearTimeout(p.timer);
-      p.timer = this.#platform.setTimeout(() => this.#transmit(p), backoffDelay(p.attempts++, this.#platform.random, 250, 5_000));
+      p.timer = this.#platform.setTimeout(() => this.#transmit(p), retryDelay(p.attempts++, this.#platform.random, frame.retryAfterMs));
       return;
     }
     this.#forget(frame.rid);
@@ -403,15 +405,24 @@ export class RelayConnection {
       sub.queued--;
       if (sub.broken) return;
       if (frame.seq > sub.lastProcessed) {
+        let accepted: boolean | void;
         try {
-          await sub.handlers.deliver(frame);
+          accepted = await sub.handlers.deliver(frame);
         } catch {
           // Not acked, and nothing after it may be processed first: reconnect and resume here.
           sub.broken = true;
           this.#lost('socket_closed');
           return;
         }
-        sub.lastProcessed = frame.seq;
+        if (accepted !== false) sub.lastProcessed = frame.seq;
+      } else if (sub.handlers.belowResumePoint !== undefined) {
+        try {
+          await sub.handlers.belowResumePoint(frame);
+        } catch {
+          sub.broken = true;
+          this.#lost('socket_closed');
+          return;
+        }
       }
       // Ack in small batches, and whenever the local queue runs dry (the relay's next backlog
       // page waits for that ack).

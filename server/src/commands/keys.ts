@@ -12,7 +12,9 @@ const HELP = `Usage: backchannel keys show [--json]
            used (public keys only; secret keys never leave the database)
   rotate   retire the current key of a kind and create a new one (default kind: record).
            Old record keys stay listed so formal records they signed still verify.
-           Running relays keep the key they loaded: restart every node afterwards.
+           Running relays keep the key they loaded: every node picks the new key up within
+           BACKCHANNEL_KEY_RELOAD_MS (retired auth keys stay valid for
+           BACKCHANNEL_AUTH_KEY_GRACE_MS).
 
 Options:
   --kind record|auth   which key to rotate: record (Ed25519, signs formal records) or
@@ -55,7 +57,7 @@ export const keysCommand: Command = {
         const next = toBase64Url(kp.publicKey);
         kp.secretKey.fill(0);
         if (values.json === true) io.stdout(`${JSON.stringify({ kind, previous, current: next })}\n`);
-        else io.stdout(`rotated the ${kind} key\n  previous ${previous ?? '(none)'}\n  current  ${next}\nrestart every relay node to start using it\n`);
+        else io.stdout(`rotated the ${kind} key\n  previous ${previous ?? '(none)'}\n  current  ${next}\nevery relay node picks it up within BACKCHANNEL_KEY_RELOAD_MS, no restart needed\n`);
         return EXIT.ok;
       }
       const auth = await currentPublicKey(db, 'auth');

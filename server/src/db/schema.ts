@@ -21,6 +21,8 @@ export interface Database {
     roster_version: number;
     head_seq: BigIntColumn;
     chain: Uint8Array;
+    /** The verified group state (`GroupLogState`); null for a channel made before the group log. */
+    group_state: ColumnType<unknown, string | undefined, string>;
     created_at: CreatedAt;
   };
   members: {
@@ -30,17 +32,27 @@ export interface Database {
     role: 'host' | 'party' | 'observer';
     status: 'pending' | 'active' | 'left' | 'removed';
     since_version: number;
+    /** A pending member's redeemed invitation (`Seat`). */
+    seat: ColumnType<unknown, string | null | undefined, string | null>;
     cursor_seq: ColumnType<string, number | undefined, number>;
     joined_at: CreatedAt;
   };
-  approvals: {
+  group_log: {
     channel_id: Uint8Array;
-    member_key: Uint8Array;
-    approver_key: Uint8Array;
+    epoch: number;
+    entry: ColumnType<unknown, string, never>;
+    state_hash: Uint8Array;
+  };
+  group_signatures: {
+    channel_id: Uint8Array;
+    proposal_hash: Uint8Array;
+    proposal: ColumnType<unknown, string, string>;
+    signer_key: Uint8Array;
     sig: Uint8Array;
   };
   invites: {
-    secret_hash: Uint8Array;
+    invite_key: Uint8Array;
+    grant: ColumnType<unknown, string, never>;
     channel_id: Uint8Array;
     role: 'party' | 'observer';
     expires_at: BigIntColumn;
@@ -69,17 +81,6 @@ export interface Database {
     commitment: Uint8Array;
     received_at: BigIntColumn;
     chain: Uint8Array;
-  };
-  removal_votes: {
-    channel_id: Uint8Array;
-    member_key: Uint8Array;
-    voter_key: Uint8Array;
-  };
-  charter_votes: {
-    channel_id: Uint8Array;
-    voter_key: Uint8Array;
-    charter: ColumnType<unknown, string, string>;
-    charter_hash: Uint8Array;
   };
   expiry_notices: {
     channel_id: Uint8Array;

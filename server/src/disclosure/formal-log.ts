@@ -17,13 +17,15 @@ export async function appendRecord(trx: Transaction<Database>, key: RelayKeyPair
   const channel = Buffer.from(record.channel, 'base64url');
   const last = await trx
     .selectFrom('formal_records')
-    .select(['idx', 'hash'])
+    .select(['idx', 'hash', 'published_at'])
     .where('channel_id', '=', channel)
     .orderBy('idx', 'desc')
     .limit(1)
     .executeTakeFirst();
   const unsigned: UnsignedRecord = {
     ...record,
+    // Formal time never goes back within a log (verifiers refuse a log whose dates do).
+    publishedAt: Math.max(record.publishedAt, last === undefined ? 0 : Number(last.published_at)),
     index: last === undefined ? 0 : last.idx + 1,
     prev: toBase64Url(last === undefined ? new Uint8Array(32) : new Uint8Array(last.hash)),
     relayKey: toBase64Url(key.publicKey),

@@ -4,7 +4,7 @@ import { BackchannelError, fromBase64Url, toBase64Url, type ClientFrameOf } from
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
 import type { Database } from '../db/schema.js';
-import { channelOf, lockLiveChannel, memberOf, requireRole } from '../handlers/access.js';
+import { channelOf, groupOf, lockLiveChannel, memberOf, requireRole } from '../handlers/access.js';
 import type { ChannelState } from '../store/channels.js';
 import { publish, activeParties, statementOf } from './publication.js';
 import { proposalFrame, readProposal, type Proposal } from './store.js';
@@ -83,7 +83,7 @@ export async function consent(ctx: RelayContext, conn: Connection, frame: Client
     if (p === undefined) throw new BackchannelError('disclosure_not_found', 'no such proposal');
     if (p.row.stage !== 'proposed' && p.row.stage !== 'consented') throw new BackchannelError('disclosure_state', `the proposal is ${p.row.stage}`);
     const sig = fromBase64Url(frame.sig)!;
-    if (!(await verifyConsent(statementOf(p.row), sig, me.signKey))) throw new BackchannelError('consent_invalid', 'the consent does not verify for this proposal');
+    if (!(await verifyConsent(statementOf(p.row, groupOf(state)), sig, me.signKey))) throw new BackchannelError('consent_invalid', 'the consent does not verify for this proposal');
     await trx
       .insertInto('disclosure_consents')
       .values({ channel_id: state.id, proposal_id: id, signer_key: me.key, sig })

@@ -1,14 +1,15 @@
 import type { Transaction } from 'kysely';
-import { contentRange, disclosureContentHash, sodium, verifyConsent, verifyOpening, type FormalRecord } from '@backchannel/client-sdk';
+import { contentRange, disclosureContentHash, partiesOf, sodium, verifyConsent, verifyOpening, type FormalRecord, type GroupLogState } from '@backchannel/client-sdk';
 import { BackchannelError, fromBase64Url, toBase64Url, type DisclosureContent } from '@backchannel/client-sdk/protocol';
 import type { Database } from '../db/schema.js';
 import type { ChannelState } from '../store/channels.js';
+import { groupOf } from '../handlers/access.js';
 import type { RelayKeyPair } from '../store/relay-keys.js';
 import { appendRecord } from './formal-log.js';
 import type { Proposal } from './store.js';
 
-/** The consent statement a proposal's consents sign. */
-export function statementOf(p: Proposal['row']) {
+/** The consent statement a proposal's consents sign, in the channel's current verified group state. */
+export function statementOf(p: Proposal['row'], group: GroupLogState) {
   return {
     channel: p.channel_id,
     proposalId: p.proposal_id,
@@ -17,12 +18,15 @@ export function statementOf(p: Proposal['row']) {
     rangeFrom: Number(p.range_from),
     rangeTo: Number(p.range_to),
     releaseAt: Number(p.release_at),
+    epoch: group.epoch,
+    stateHash: group.stateHash,
   };
 }
 
-/** Active parties: the members whose consent the unanimous rule needs. */
+/** The parties of the channel's group state: the members whose consent the unanimous rule needs. */
 export function activeParties(state: ChannelState) {
-  return [...state.members.values()].filter((m) => m.role === 'party' && m.status === 'active');
+  const group = groupOf(state);
+  return partiesOf(group).map((k) => state.members.get(k)!);
 }
 
 /**
@@ -41,15 +45,16 @@ export async function publish(trx: Transaction<Database>, key: RelayKeyPair, sta
     throw new BackchannelError('content_mismatch', 'the excerpt does not cover the proposed range');
   }
 
+  const group = groupOf(state);
   const parties = activeParties(state);
-  const statement = statementOf(row);
+  const statement = statementOf(row, group);
   const consents: FormalRecord['consents'] = [];
   for (const c of p.consents) {
     const signer = state.members.get(toBase64Url(c.signer));
-    if (signer === undefined || signer.role !== 'party' || signer.status !== 'active') {
-      throw new BackchannelError('consent_invalid', 'a consent comes from a member who is no longer an active party');
+    if (signer === undefined || group.members[signer.keyText]?.role !== 'party') {
+      throw new BackchannelError('consent_invalid', 'a consent comes from a member who is no longer a party');
     }
-    if (!(await verifyConsent(statement, c.sig, signer.signKey))) throw new BackchannelError('consent_invalid', 'a consent signature does not verify');
+    if (!(await verifyConsent(statement, c.sig, signer.signKey))) throw new BackchannelError('consent_invalid', 'a consent signature does not verify in the current group state (the group changed since: consent again)');
     consents.push({ signKey: toBase64Url(signer.signKey), sig: toBase64Url(c.sig) });
   }
   for (const party of parties) {
@@ -84,7 +89,7 @@ export async function publish(trx: Transaction<Database>, key: RelayKeyPair, sta
   }
 
   return appendRecord(trx, key, {
-    v: 1,
+    v: 2,
     channel: state.idText,
     proposalId: toBase64Url(row.proposal_id),
     kind: row.kind,
@@ -94,7 +99,9 @@ export async function publish(trx: Transaction<Database>, key: RelayKeyPair, sta
     rangeTo: range.rangeTo,
     releaseAt: Number(row.release_at),
     publishedAt: Math.max(now, Number(row.release_at)),
-    parties: parties.map((m) => toBase64Url(m.signKey)),
+    epoch: group.epoch,
+    stateHash: group.stateHash,
+    parties: parties.map((m) => toBase64Url(m.signKey)).sort(),
     consents,
   });
 }

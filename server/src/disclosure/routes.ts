@@ -46,8 +46,14 @@ export function formalRoutes(ctx: RelayContext): RouteHandler[] {
         else json(res, 200, record);
         return true;
       }
-      const [records, keys] = await Promise.all([readRecords(ctx.db.kysely, channel), recordKeyHistory(ctx.db)]);
-      json(res, 200, { channel: toBase64Url(channel), records, relayKeys: keys.map((k) => toBase64Url(k.publicKey)) });
+      const [records, keys, group] = await Promise.all([
+        readRecords(ctx.db.kysely, channel),
+        recordKeyHistory(ctx.db),
+        ctx.db.kysely.selectFrom('group_log').select('entry').where('channel_id', '=', channel).orderBy('epoch').execute(),
+      ]);
+      // The group log proves who the parties were at each record: verifiers replay it from the
+      // genesis they pinned (the channel's fingerprint), so nothing here needs to be trusted.
+      json(res, 200, { channel: toBase64Url(channel), records, relayKeys: keys.map((k) => toBase64Url(k.publicKey)), group: group.map((g) => g.entry) });
       return true;
     },
     async (_req, res, url) => {

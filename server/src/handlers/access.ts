@@ -1,3 +1,4 @@
+import type { GroupLogState } from '@backchannel/client-sdk';
 import { BackchannelError } from '@backchannel/client-sdk/protocol';
 import type { RelayContext } from '../context.js';
 import type { Transaction } from 'kysely';
@@ -8,13 +9,21 @@ import { lockChannel, type ChannelState, type MemberState } from '../store/chann
 export async function channelOf(ctx: RelayContext, channelText: string): Promise<ChannelState> {
   const state = await ctx.cache.get(channelText);
   if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+  groupOf(state);
   return state;
+}
+
+/** The channel's verified group state, or `channel_legacy` for a channel convened before the group log. */
+export function groupOf(state: ChannelState): GroupLogState {
+  if (state.group === null) throw new BackchannelError('channel_legacy', 'this channel predates the verifiable group log; convene a new one');
+  return state.group;
 }
 
 /** Locks a channel's row for the rest of the transaction and reads it, or fails with `channel_not_found`. */
 export async function lockLiveChannel(trx: Transaction<Database>, id: Uint8Array): Promise<ChannelState> {
   const state = await lockChannel(trx, id);
   if (state === undefined || state.status === 'dissolved') throw new BackchannelError('channel_not_found', 'no such channel');
+  groupOf(state);
   return state;
 }
 

@@ -1,11 +1,10 @@
 import type { ClientFrame } from '@backchannel/client-sdk/protocol';
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
-import { convene, createInvite, approve, redeemInvite, getRoster } from './governance.js';
+import { convene, createInvite, getGroup, redeemInvite } from './governance.js';
+import { signGroupChange } from './group-sign.js';
 import { ack, send, subscribe } from './messaging.js';
 import { fetchPrekeys, publishPrekeys } from './prekeys.js';
-import { leave, remove } from './membership.js';
-import { amendCharter, dissolve } from './channel-lifecycle.js';
 import { consent, getProposal, propose, publishProposal, veto, withdraw } from '../disclosure/handlers.js';
 
 /** Routes a validated frame to its handler; the union's exhaustiveness is checked by `never`. */
@@ -21,24 +20,16 @@ export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFr
       return publishPrekeys(ctx, conn, frame);
     case 'prekeys.fetch':
       return fetchPrekeys(ctx, conn, frame);
-    case 'roster.get':
-      return getRoster(ctx, conn, frame);
     case 'channel.convene':
       return convene(ctx, conn, frame);
     case 'invite.create':
       return createInvite(ctx, conn, frame);
     case 'invite.redeem':
       return redeemInvite(ctx, conn, frame);
-    case 'member.approve':
-      return approve(ctx, conn, frame);
-    case 'member.leave':
-      return leave(ctx, conn, frame);
-    case 'member.remove':
-      return remove(ctx, conn, frame);
-    case 'channel.dissolve':
-      return dissolve(ctx, conn, frame);
-    case 'charter.amend':
-      return amendCharter(ctx, conn, frame);
+    case 'group.get':
+      return getGroup(ctx, conn, frame);
+    case 'group.sign':
+      return signGroupChange(ctx, conn, frame);
     case 'disclosure.propose':
       return propose(ctx, conn, frame);
     case 'disclosure.consent':

@@ -1,5 +1,6 @@
 import { BackchannelError, fromBase64Url, type ClientFrameOf } from '@backchannel/client-sdk/protocol';
 import { toBase64Url } from '@backchannel/client-sdk/protocol';
+import { admissionLimits, refusesSend } from '../admission.js';
 import type { Connection } from '../connection.js';
 import type { RelayContext } from '../context.js';
 import { Subscription } from '../delivery/subscription.js';
@@ -12,9 +13,9 @@ import { channelOf, memberOf, requireRole } from './access.js';
  */
 export async function send(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'send'>): Promise<void> {
   const started = performance.now();
-  // Shed load before it queues: past the bound, every admitted send would wait longer and the
-  // relay's memory would grow without limit. The client retries after a backoff.
-  if (ctx.messages.waiting >= ctx.config.BACKCHANNEL_MAX_PENDING_SENDS) throw new BackchannelError('overloaded', 'the relay is at capacity; retry');
+  // Shed load before it queues (see admission.ts); a send of another shape than the SDK's was not
+  // refused before parsing, so it is here. The client retries after a backoff.
+  if (refusesSend(ctx.messages, admissionLimits(ctx.config))) throw new BackchannelError('overloaded', 'the relay is at capacity; retry');
   const state = await channelOf(ctx, frame.channel);
   requireRole(memberOf(state, conn.memberText), 'party');
   if (state.status !== 'open') throw new BackchannelError('channel_closed', 'the channel is not open');

@@ -45,9 +45,10 @@ export async function publishPrekeys(ctx: RelayContext, conn: Connection, frame:
 /** Hands out a member's bundle; each one-time prekey is taken (deleted) exactly once. */
 export async function fetchPrekeys(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'prekeys.fetch'>): Promise<void> {
   const state = await channelOf(ctx, frame.channel);
-  memberOf(state, conn.memberText, ['active', 'pending']);
+  // Only members of the verified group state may take one-time prekeys, and only of its members.
+  memberOf(state, conn.memberText, ['active']);
   const target = state.members.get(frame.member);
-  if (target === undefined || (target.status !== 'active' && target.status !== 'pending')) {
+  if (target === undefined || target.status !== 'active') {
     throw new BackchannelError('member_not_found', 'no such member in this channel');
   }
   const signed = await ctx.db.kysely

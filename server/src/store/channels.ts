@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
-import { type Charter, type RosterMember, toBase64Url } from '@backchannel/client-sdk/protocol';
+import type { GroupLogState } from '@backchannel/client-sdk';
+import { type Charter, type Seat, fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 
@@ -11,6 +12,8 @@ export interface ChannelState {
   readonly charter: Charter;
   readonly version: number;
   readonly members: ReadonlyMap<string, MemberState>;
+  /** The verified group state; null for a channel convened before the group log (refused). */
+  readonly group: GroupLogState | null;
 }
 
 /** One member of a channel. */
@@ -20,8 +23,8 @@ export interface MemberState {
   readonly signKey: Uint8Array;
   readonly role: 'host' | 'party' | 'observer';
   readonly status: 'pending' | 'active' | 'left' | 'removed';
-  readonly sinceVersion: number;
-  readonly approvals: ReadonlyMap<string, Uint8Array>;
+  /** A pending member's redeemed invitation. */
+  readonly seat: Seat | null;
 }
 
 /** A kysely handle or an open transaction. */
@@ -29,19 +32,9 @@ export type Q = Db['kysely'] | Transaction<Database>;
 
 /** Reads a channel and its roster; undefined when it does not exist. */
 export async function readChannel(q: Q, id: Uint8Array): Promise<ChannelState | undefined> {
-  const channel = await q.selectFrom('channels').select(['id', 'status', 'charter', 'roster_version']).where('id', '=', id).executeTakeFirst();
+  const channel = await q.selectFrom('channels').select(['id', 'status', 'charter', 'roster_version', 'group_state']).where('id', '=', id).executeTakeFirst();
   if (channel === undefined) return undefined;
-  const [members, approvals] = await Promise.all([
-    q.selectFrom('members').select(['member_key', 'sign_key', 'role', 'status', 'since_version']).where('channel_id', '=', id).orderBy('joined_at').execute(),
-    q.selectFrom('approvals').select(['member_key', 'approver_key', 'sig']).where('channel_id', '=', id).execute(),
-  ]);
-  const byMember = new Map<string, Map<string, Uint8Array>>();
-  for (const a of approvals) {
-    const k = toBase64Url(a.member_key);
-    let m = byMember.get(k);
-    if (m === undefined) byMember.set(k, (m = new Map()));
-    m.set(toBase64Url(a.approver_key), new Uint8Array(a.sig));
-  }
+  const members = await q.selectFrom('members').select(['member_key', 'sign_key', 'role', 'status', 'seat']).where('channel_id', '=', id).orderBy('joined_at').execute();
   const map = new Map<string, MemberState>();
   for (const m of members) {
     const keyText = toBase64Url(m.member_key);
@@ -51,8 +44,7 @@ export async function readChannel(q: Q, id: Uint8Array): Promise<ChannelState | 
       signKey: new Uint8Array(m.sign_key),
       role: m.role,
       status: m.status,
-      sinceVersion: m.since_version,
-      approvals: byMember.get(keyText) ?? new Map(),
+      seat: (m.seat as Seat | null) ?? null,
     });
   }
   return {
@@ -62,6 +54,7 @@ export async function readChannel(q: Q, id: Uint8Array): Promise<ChannelState | 
     charter: channel.charter as Charter,
     version: channel.roster_version,
     members: map,
+    group: (channel.group_state as GroupLogState | null) ?? null,
   };
 }
 
@@ -71,23 +64,17 @@ export async function lockChannel(trx: Transaction<Database>, id: Uint8Array): P
   return readChannel(trx, id);
 }
 
-/** The roster as the wire shows it. */
-export function rosterMembers(state: ChannelState): RosterMember[] {
-  return [...state.members.values()].map((m) => ({
-    key: m.keyText,
-    signKey: toBase64Url(m.signKey),
-    role: m.role,
-    status: m.status,
-    sinceVersion: m.sinceVersion,
-    approvals: [...m.approvals].map(([by, sig]) => ({ by, sig: toBase64Url(sig) })),
-  }));
-}
-
-/** Creates a channel with its host as the first active member. */
-export async function insertChannel(db: Db, id: Uint8Array, charter: Charter, host: Uint8Array, hostSignKey: Uint8Array, genesis: Uint8Array): Promise<void> {
+/** Creates a channel from its verified genesis, with its host as the first active member. */
+export async function insertChannel(db: Db, group: GroupLogState, genesis: unknown, chainGenesis: Uint8Array): Promise<void> {
+  const id = fromBase64Url(group.channel)!;
+  const host = group.members[group.host]!;
   await db.kysely.transaction().execute(async (trx) => {
-    await trx.insertInto('channels').values({ id, status: 'forming', charter: JSON.stringify(charter), roster_version: 1, head_seq: 0, chain: genesis }).execute();
-    await trx.insertInto('members').values({ channel_id: id, member_key: host, sign_key: hostSignKey, role: 'host', status: 'active', since_version: 1 }).execute();
+    await trx
+      .insertInto('channels')
+      .values({ id, status: 'forming', charter: JSON.stringify(group.charter), roster_version: 1, head_seq: 0, chain: chainGenesis, group_state: JSON.stringify(group) })
+      .execute();
+    await trx.insertInto('group_log').values({ channel_id: id, epoch: 0, entry: JSON.stringify(genesis), state_hash: fromBase64Url(group.stateHash)! }).execute();
+    await trx.insertInto('members').values({ channel_id: id, member_key: fromBase64Url(group.host)!, sign_key: fromBase64Url(host.signKey)!, role: 'host', status: 'active', since_version: 1 }).execute();
   });
 }
 

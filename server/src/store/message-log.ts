@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { nextReceiptChain } from '@backchannel/client-sdk';
 import { BackchannelError, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { refusesSend, type AdmissionLimits } from '../admission.js';
 import { byteaArray, int8Array, jsonbArray, textArray } from './pg-arrays.js';
 
 /** A message the relay has validated and is about to commit. */
@@ -31,6 +32,8 @@ export interface Committed {
 
 interface Pending {
   readonly sub: Submission;
+  /** When it was queued (performance.now()). */
+  readonly at: number;
   readonly resolve: (c: Committed) => void;
   readonly reject: (e: Error) => void;
 }
@@ -51,8 +54,20 @@ interface Plan {
 /** How a batch committed: in one round trip, or on the locking path (a head was unknown or had moved). */
 export type CommitPath = 'fast' | 'locked';
 
+/** Where one batch's time went, in ms: the trace of the commit pipeline. */
+export interface BatchTrace {
+  readonly size: number;
+  readonly path: CommitPath;
+  /** How long its oldest send waited in the queue before the batch left. */
+  readonly queueMs: number;
+  /** The commit's round trips to PostgreSQL (fsync included). */
+  readonly commitMs: number;
+  /** Handing the results out: listeners (deliveries) and acks, written to the sockets' buffers. */
+  readonly handoutMs: number;
+}
+
 /** Observes each flushed batch (metrics). */
-export type BatchObserver = (size: number, ms: number, path: CommitPath) => void;
+export type BatchObserver = (trace: BatchTrace) => void;
 
 /** Receives each newly committed message, in sequence order, before any sender is acked. Must not throw. */
 export type CommitListener = (c: Committed) => void;
@@ -107,6 +122,7 @@ export class MessageLog {
   readonly #maxBatch: number;
   readonly #observe: BatchObserver | undefined;
   readonly #onCommit: CommitListener;
+  readonly #limits: AdmissionLimits | undefined;
   #queue: Pending[] = [];
   /** A batch is committing (at most one is: each builds on the heads the one before committed). */
   #busy = false;
@@ -117,11 +133,13 @@ export class MessageLog {
   /** Batches whose listeners have not run yet: the sequences each assigns per channel (first, last), and when it settled. */
   readonly #flights = new Set<{ readonly ranges: Map<string, [number, number]>; readonly settled: Promise<void> }>();
 
-  constructor(pool: pg.Pool, onCommit: CommitListener, options: { maxBatch?: number; observe?: BatchObserver } = {}) {
+  /** With `limits`, a submission that finds the queue past them is refused `overloaded` (see admission.ts). */
+  constructor(pool: pg.Pool, onCommit: CommitListener, options: { maxBatch?: number; observe?: BatchObserver; limits?: AdmissionLimits } = {}) {
     this.#pool = pool;
     this.#onCommit = onCommit;
     this.#maxBatch = options.maxBatch ?? 512;
     this.#observe = options.observe;
+    this.#limits = options.limits;
   }
 
   /** Submissions waiting for a batch (not counting the one committing). */
@@ -129,10 +147,26 @@ export class MessageLog {
     return this.#queue.length;
   }
 
-  /** Resolves once the message is durably committed (or was already). */
+  /** Most submissions one batch takes. */
+  get batchLimit(): number {
+    return this.#maxBatch;
+  }
+
+  /** How long the oldest waiting submission has waited, in ms (0 when none waits). */
+  oldestWaitMs(now: number): number {
+    const oldest = this.#queue[0];
+    return oldest === undefined ? 0 : now - oldest.at;
+  }
+
+  /**
+   * Resolves once the message is durably committed (or was already). Rejects `overloaded` when
+   * admission refuses it: checked here, where it joins the queue, so that sends whose handlers
+   * all passed the early checks in one turn still cannot queue past the bounds.
+   */
   submit(sub: Submission): Promise<Committed> {
+    if (this.#limits !== undefined && refusesSend(this, this.#limits)) return Promise.reject(new BackchannelError('overloaded', 'the relay is at capacity; retry'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ sub, resolve, reject });
+      this.#queue.push({ sub, at: performance.now(), resolve, reject });
       this.#pump();
     });
   }
@@ -187,6 +221,7 @@ export class MessageLog {
    */
   async #flush(batch: Pending[]): Promise<void> {
     const started = performance.now();
+    const queueMs = started - batch[0]!.at;
     let settle = (): void => undefined;
     const settled = new Promise<void>((resolve) => (settle = resolve));
     const flight = { ranges: new Map<string, [number, number]>(), settled };
@@ -202,6 +237,7 @@ export class MessageLog {
       for (const s of subs) this.#heads.delete(s.channelText);
       failure = new BackchannelError('unavailable', 'the relay could not store the message; retry', { cause });
     }
+    const committedAt = performance.now();
     this.#busy = false;
     this.#pump();
     try {
@@ -214,7 +250,7 @@ export class MessageLog {
     } finally {
       this.#flights.delete(flight);
       settle();
-      this.#observe?.(batch.length, performance.now() - started, path.taken);
+      this.#observe?.({ size: batch.length, path: path.taken, queueMs, commitMs: committedAt - started, handoutMs: performance.now() - committedAt });
       if (this.#idleNow()) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { sodium, sodiumReady } from '@backchannel/client-sdk';
 import type { Db } from '../db/connect.js';
 
@@ -73,4 +74,92 @@ export async function recordKeyHistory(db: Db): Promise<{ publicKey: Uint8Array;
     .orderBy('id', 'desc')
     .execute();
   return rows.map((r) => ({ publicKey: new Uint8Array(r.public_key), createdAt: r.created_at, retiredAt: r.retired_at }));
+}
+
+/** Auth keys accepted now: the current one first, then those retired less than `graceMs` ago. */
+async function acceptedAuthKeys(db: Db, graceMs: number): Promise<RelayKeyPair[]> {
+  const rows = await db.kysely
+    .selectFrom('relay_keys')
+    .select(['public_key', 'secret_key'])
+    .where('kind', '=', 'auth')
+    .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', sql<Date>`now() - make_interval(secs => ${graceMs / 1000})`)]))
+    .orderBy(sql`retired_at is not null`)
+    .orderBy('id', 'desc')
+    .execute();
+  return rows.map((r) => ({ publicKey: new Uint8Array(r.public_key), secretKey: new Uint8Array(r.secret_key) }));
+}
+
+/**
+ * The relay's keys as they are in the database now: `keys rotate` on any machine reaches every
+ * node within BACKCHANNEL_KEY_RELOAD_MS, without a restart, and at once for a node that meets a
+ * challenge issued under an auth key it does not hold yet ({@link reloadSoon}). Retired auth
+ * keys stay accepted for BACKCHANNEL_AUTH_KEY_GRACE_MS, so challenges already handed out (by
+ * this node or another) still verify.
+ */
+export class LiveRelayKeys implements RelayKeys {
+  readonly #db: Db;
+  readonly #graceMs: number;
+  #auth: RelayKeyPair[];
+  #record: RelayKeyPair;
+  #timer: NodeJS.Timeout | undefined;
+  #lastReload = 0;
+  #reloading: Promise<boolean> | undefined;
+
+  private constructor(db: Db, graceMs: number, auth: RelayKeyPair[], record: RelayKeyPair) {
+    this.#db = db;
+    this.#graceMs = graceMs;
+    this.#auth = auth;
+    this.#record = record;
+  }
+
+  /** Loads (generating on first start) the keys and starts re-reading them every `reloadMs`. */
+  static async open(db: Db, graceMs: number, reloadMs: number): Promise<LiveRelayKeys> {
+    const first = await loadRelayKeys(db);
+    const keys = new LiveRelayKeys(db, graceMs, [first.auth], first.record);
+    await keys.reload();
+    keys.#timer = setInterval(() => void keys.reload().catch(() => undefined), reloadMs);
+    keys.#timer.unref();
+    return keys;
+  }
+
+  /** The current auth key: challenges are issued under it. */
+  get auth(): RelayKeyPair {
+    return this.#auth[0]!;
+  }
+
+  get record(): RelayKeyPair {
+    return this.#record;
+  }
+
+  /** Every auth key a proof may answer: the current one first, then those in their grace period. */
+  get acceptedAuth(): readonly RelayKeyPair[] {
+    return this.#auth;
+  }
+
+  /** Re-reads the keys; true when the current auth or record key changed. */
+  async reload(): Promise<boolean> {
+    this.#lastReload = performance.now();
+    const [auth, record] = await Promise.all([acceptedAuthKeys(this.#db, this.#graceMs), current(this.#db, 'record')]);
+    if (auth.length === 0 || record === undefined) return false; // mid-rotation elsewhere: keep what we have
+    const changed = !sodium.memcmp(auth[0]!.publicKey, this.auth.publicKey) || !sodium.memcmp(record.publicKey, this.#record.publicKey);
+    this.#auth = auth;
+    this.#record = record;
+    return changed;
+  }
+
+  /**
+   * Re-reads the keys now, or once a second has passed since the last reading (a client sending
+   * nonces under unknown keys must not turn into database load: at most one query a second,
+   * shared by every waiting upgrade); resolves true if anything changed.
+   */
+  reloadSoon(): Promise<boolean> {
+    if (this.#reloading !== undefined) return this.#reloading;
+    const wait = Math.max(0, this.#lastReload + 1_000 - performance.now());
+    this.#reloading = new Promise((r) => setTimeout(r, wait)).then(() => this.reload()).finally(() => (this.#reloading = undefined));
+    return this.#reloading;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }

@@ -20,14 +20,17 @@ export class PostgresProcess {
     this.settings = settings;
   }
 
-  /** Admin URL (the `postgres` database). */
+  /** Admin URL (the `postgres` database; its password lives in the data folder, so it outlives restarts). */
   get adminUrl(): string {
-    return `postgres://backchannel:backchannel-local@127.0.0.1:${this.port}/postgres`;
+    if (this.#adminUrl === undefined) throw new Error('PostgresProcess not started yet');
+    return this.#adminUrl;
   }
+  #adminUrl: string | undefined;
 
   /** Starts (initialising the folder on first use; after a crash, PostgreSQL recovers first). */
   async start(): Promise<void> {
     this.#db = await startEmbeddedPostgres({ dataDir: this.dataDir, port: this.port, settings: this.settings });
+    this.#adminUrl = this.#db.adminUrl;
   }
 
   /** Creates a database and returns its URL. */
@@ -55,7 +58,7 @@ export class PostgresProcess {
 
   /** The postmaster's pid: the first line of `postmaster.pid`. */
   async postmasterPid(): Promise<number> {
-    const text = await readFile(path.join(this.dataDir, 'postmaster.pid'), 'utf8');
+    const text = await readFile(path.join(this.#db?.pgDir ?? path.join(this.dataDir, 'postgres'), 'postmaster.pid'), 'utf8');
     return Number(text.split('\n')[0]);
   }
 
@@ -75,6 +78,7 @@ export class PostgresProcess {
       }
     }
     for (let i = 0; i < 200 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 25));
+    await this.#db?.stop(); // the server is gone already: this releases the data folder's lock
     this.#db = undefined;
   }
 

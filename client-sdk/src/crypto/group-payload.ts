@@ -8,7 +8,7 @@
  *
  * `groupEpoch` and `groupState` are the sender's verified group state (epoch and state hash):
  * a recipient at the same epoch with another hash has found a fork; one behind catches up first.
- * At most 280 bytes; with the envelope and an X3DH prefix a header stays under 450 bytes.
+ * At most 280 bytes (a 64-character message id); the envelope pads it to 320, so every header is 514 bytes.
  */
 import { BackchannelError, PROTOCOL_VERSION, fromUtf8, utf8 } from '../protocol/index.js';
 import { ByteReader, concat, u32be, u64be } from './bytes.js';

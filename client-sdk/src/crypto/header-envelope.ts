@@ -10,7 +10,7 @@
  *          ‖ prefix slot (72: IK 32 ‖ EK 32 ‖ SPK id u32 ‖ OPK id u32, zeros where absent)
  *          ‖ ratchet header (40: DH 32 ‖ PN u32 ‖ N u32)
  *
- * Every version 2 envelope has the same size (the payload is padded to 256 bytes, the prefix
+ * Every version 2 envelope has the same size (the payload is padded to 320 bytes, the prefix
  * slot is always there), and its flags, X3DH prefix, ratchet key and counters are encrypted
  * under a **pair key** the two members derive from their member keys (X25519) and the relay
  * cannot: so the relay no longer learns from a header which pairs have never answered each

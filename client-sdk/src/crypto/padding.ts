@@ -23,6 +23,15 @@ export function pad(plaintext: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Pads to exactly `length` bytes (same scheme as {@link pad}); RangeError when it does not fit. */
+export function padTo(plaintext: Uint8Array, length: number): Uint8Array {
+  if (plaintext.length >= length) throw new RangeError('too large to pad to this length');
+  const out = new Uint8Array(length);
+  out.set(plaintext, 0);
+  out[plaintext.length] = 0x80;
+  return out;
+}
+
 /** Removes padding; a buffer not produced by {@link pad} fails with `decrypt_failed`. */
 export function unpad(padded: Uint8Array): Uint8Array {
   let i = padded.length - 1;

@@ -27,7 +27,7 @@ import {
 } from './double-ratchet.js';
 import { derivePairKey, envelopeClear, openEnvelope, sealEnvelope } from './header-envelope.js';
 import type { MemberKeys } from './member-keys.js';
-import { pad } from './padding.js';
+import { padTo } from './padding.js';
 import type { PrekeyState } from './prekeys.js';
 import { x3dhInitiate, x3dhRespond, type PrekeyBundle, type X3dhPrefix } from './x3dh.js';
 
@@ -37,7 +37,7 @@ export const MAX_PREVIOUS_SESSIONS = 4;
 const MAX_USED_BASE_KEYS = 64;
 const HEADER_LABEL = label('backchannel/header/v1');
 /** Every header payload is padded to this size (the smallest padding bucket), so all envelopes are one size. */
-const PADDED_PAYLOAD_BYTES = 256;
+const PADDED_PAYLOAD_BYTES = 320;
 
 /** One ratchet session with a peer. */
 export interface Session {
@@ -110,7 +110,7 @@ export function canSendTo(sessions: PeerSessions | undefined): boolean {
 }
 
 /**
- * Encrypts `payload` (at most 255 bytes: it is padded to 256) to the peer `recipient` in the
+ * Encrypts `payload` (at most 319 bytes: it is padded to 320) to the peer `recipient` in the
  * active session and returns the envelope bytes; `sender` is `self.dhPublic`, decoded.
  */
 export function sessionEncrypt(
@@ -124,8 +124,7 @@ export function sessionEncrypt(
   const s = sessions.active;
   const pairKey = sessions.pairKey ?? derivePairKey(self.dhSecret, self.dhPublic, recipient, channel);
   const clear = envelopeClear(s.pendingPrefix);
-  const padded = pad(payload);
-  if (padded.length !== PADDED_PAYLOAD_BYTES) throw new RangeError('header payload too large');
+  const padded = padTo(payload, PADDED_PAYLOAD_BYTES);
   const out = ratchetEncrypt(s.ratchet, padded, envelopeAd(channel, sender, recipient, clear));
   padded.fill(0);
   return {
@@ -204,6 +203,6 @@ export function sessionForgeIncoming(
 ): Uint8Array {
   const pairKey = sessions.pairKey ?? derivePairKey(self.dhSecret, self.dhPublic, peer, channel);
   const clear = envelopeClear(null);
-  const forged = ratchetForgeIncoming(sessions.active.ratchet, pad(payload), envelopeAd(channel, peer, self.dhPublic, clear));
+  const forged = ratchetForgeIncoming(sessions.active.ratchet, padTo(payload, PADDED_PAYLOAD_BYTES), envelopeAd(channel, peer, self.dhPublic, clear));
   return sealEnvelope(pairKey, { channel, sender: peer, recipient: self.dhPublic }, clear, encodeRatchetHeader(forged.header), forged.ciphertext);
 }

@@ -5,6 +5,7 @@
  * (round trip and fsync) and handing the results out took (deliveries and acks). The same
  * figures a per-batch trace would give, without slowing the relay down to write one.
  */
+import { BENCH_METRICS_TOKEN } from './relay-under-test.js';
 
 /** Per-run figures of the commit pipeline. */
 export interface PipelineTrace {
@@ -18,11 +19,12 @@ export interface PipelineTrace {
   readonly refused: number;
 }
 
+
 type Sample = Map<string, number>;
 
 /** Reads the relay's metrics that the trace needs. */
 export async function scrapePipeline(relayUrl: string): Promise<Sample> {
-  const res = await fetch(new URL('/metrics', relayUrl));
+  const res = await fetch(new URL('/metrics', relayUrl), { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` } });
   const text = await res.text();
   const out: Sample = new Map();
   for (const line of text.split('\n')) {

@@ -113,6 +113,9 @@ export interface RelayProcessOptions {
   readonly cpuProfDir?: string;
 }
 
+/** The bearer token the bench's relays serve `/metrics` to (loopback only, bench only). */
+export const BENCH_METRICS_TOKEN = 'bench-metrics-token-loopback-only';
+
 /**
  * Starts the real relay as `node … server/src/cli.ts start` on a free port, rate limits raised
  * out of the way (the bench measures the relay's capacity, not its flood protection).
@@ -124,6 +127,10 @@ export function startRelayProcess(options: RelayProcessOptions): Promise<Service
     DATABASE_URL: options.databaseUrl,
     BACKCHANNEL_RATE_PER_SEC: '1000000',
     BACKCHANNEL_RATE_BURST: '1000000',
+    BACKCHANNEL_HTTP_RATE_PER_SEC: '1000000',
+    BACKCHANNEL_HTTP_RATE_BURST: '1000000',
+    // /metrics is not public: the bench reads it (the commit-pipeline trace) with this token.
+    BACKCHANNEL_METRICS_TOKEN: BENCH_METRICS_TOKEN,
     BACKCHANNEL_LOG_LEVEL: 'warn',
     ...options.env,
   };

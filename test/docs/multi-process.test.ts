@@ -16,7 +16,7 @@ import { startTestRelay, type TestRelay } from '../support/relay.js';
 
 const repoRoot = new URL('../..', import.meta.url).pathname;
 const EXAMPLE = 'docs/examples/multi-process/party.ts';
-const WAIT_MS = 15_000;
+const WAIT_MS = 30_000;
 
 type Event = Record<string, unknown> & { event: string };
 
@@ -199,7 +199,7 @@ describe('docs/examples/multi-process: host and parties in separate processes', 
 
     expectNoAlarms([host!, alice!, bob!, carol!]);
     await Promise.all([host, alice, bob, carol].map((s) => s!.command('close')));
-  }, 40_000);
+  }, 90_000);
 
   it('an invitation issued before opening, redeemed after it opened, works with no alarm (defect 9)', async () => {
     const [host, alice, bob, dave] = await Promise.all(['host2', 'alice2', 'bob2', 'dave'].map(spawnSeat));
@@ -219,5 +219,5 @@ describe('docs/examples/multi-process: host and parties in separate processes', 
 
     expectNoAlarms([host!, alice!, bob!, dave!]);
     await Promise.all([host, alice, bob, dave].map((s) => s!.command('close')));
-  }, 40_000);
+  }, 90_000);
 });

@@ -3,7 +3,8 @@ import { windowGet, windowSet } from '../crypto/seq-window.js';
 import { openGroupMessage, recipientsNeedingSession, sealGroupMessage, startSession } from '../crypto/group-message.js';
 import { addOneTimePrekeys, rotateSignedPrekey, unusedOneTimePrekeys } from '../crypto/prekeys.js';
 import { memberFingerprint, safetyNumber } from '../crypto/safety-number.js';
-import { signGrant } from '../crypto/signatures.js';
+import { signCheckpoint, signGrant } from '../crypto/signatures.js';
+import { verifyLog } from '../formal/verify.js';
 import { partiesOf } from '../group/group-log.js';
 import { invitationKeys, newInviteSecret } from '../invite.js';
 import type { KeyStore } from '../keystore/key-store.js';
@@ -133,6 +134,11 @@ export class ChannelClient {
       group: () => ({ epoch: this.#record.log.epoch, stateHash: this.#record.log.stateHash }),
       received: (seq) => windowGet(this.#record.group.delivered, seq),
       author: (seq) => windowGet(this.#record.authors ?? [], seq),
+      vetoed: (proposalId) =>
+        this.#mutex.run(async () => {
+          this.#record = { ...this.#record, vetoed: [...new Set([...(this.#record.vetoed ?? []), proposalId])] };
+          await this.#save();
+        }),
     });
     conn.onStateChange((change) => {
       this.#events.emit('state', change);
@@ -141,7 +147,10 @@ export class ChannelClient {
     conn.onPush((frame) => {
       if (frame.channel !== this.id) return;
       if (frame.type === 'group') void this.#mutex.run(() => this.#onGroupPush(frame)).catch(() => undefined);
-      else if (frame.type === 'disclosure') this.#events.emit('disclosure', frame);
+      else if (frame.type === 'disclosure') {
+        this.#events.emit('disclosure', frame);
+        if (frame.stage === 'published' && this.role === 'party') void this.cosignFormalLog().catch(() => undefined);
+      }
       else this.#events.emit('expired', frame.clientMsgIds);
     });
   }
@@ -381,6 +390,34 @@ export class ChannelClient {
       this.#record = { ...this.#record, verified: { ...this.#record.verified, [member]: m.signKey } };
       await this.#save();
     });
+  }
+
+  /**
+   * (Party) Verifies the channel's formal log against this client's own fingerprint and co-signs
+   * its head (a checkpoint), unless it fails verification or publishes a proposal this member
+   * vetoed (then an alarm, `record_invalid`, and no signature). Done on every publication pushed;
+   * call it to co-sign after a restart. Resolves with the head index co-signed, if any.
+   */
+  async cosignFormalLog(options: { signal?: AbortSignal } = {}): Promise<number | undefined> {
+    if (this.role !== 'party') throw new BackchannelError('wrong_role', 'only parties co-sign the formal log');
+    const log = await this.#conn.getJson(`/v1/formal/${this.id}`, options.signal);
+    const result = await verifyLog(log, { fingerprint: this.fingerprint });
+    if (!result.ok) {
+      this.#alarm({ code: 'record_invalid', message: `the formal log does not verify (record ${result.index}: ${result.reason}); not co-signed` });
+      return undefined;
+    }
+    const vetoed = new Set(this.#record.vetoed ?? []);
+    const disputed = result.records.find((r) => vetoed.has(r.proposalId));
+    if (disputed !== undefined) {
+      this.#alarm({ code: 'record_invalid', message: `the formal log publishes proposal ${disputed.proposalId}, which this party vetoed; not co-signed` });
+      return undefined;
+    }
+    if (result.head === undefined) return undefined;
+    const { epoch, stateHash } = this.#record.log;
+    const statement = { channel: this.id, index: result.head.index, hash: result.head.hash, epoch, stateHash };
+    const sig = await signCheckpoint(statement, this.#record.group.self.signSecret);
+    await this.#conn.request({ type: 'formal.checkpoint', channel: this.id, index: statement.index, hash: statement.hash, epoch, stateHash, sig: toBase64Url(sig) }, options);
+    return result.head.index;
   }
 
   /** Deletes this member's local state of the channel (after leaving, say). */

@@ -49,6 +49,8 @@ export interface ChannelRecord {
   purposeKey: string | null;
   /** Disclosure drafts read or written in the channel, by proposal id, with their author (the first one wins). */
   drafts?: Record<string, AuthoredDraft>;
+  /** Proposals this member vetoed: it never co-signs a formal log holding one of them. */
+  vetoed?: string[];
   /** Who sent each recent channel message this member processed (its own included), by sequence. */
   authors?: SeqWindow;
 }

@@ -19,6 +19,8 @@ export interface DeskHost {
   received(seq: number): string | undefined;
   /** Who sent the message at `seq`, as this member's client authenticated it. */
   author(seq: number): string | undefined;
+  /** Remembers a veto: this member never co-signs a formal log that publishes the proposal anyway. */
+  vetoed(proposalId: string): Promise<void>;
 }
 
 /** An excerpt item as this member's client can vouch for it. */
@@ -116,8 +118,13 @@ export class DisclosureDesk {
     return this.#conn.request({ type: 'disclosure.consent', channel: this.#host.channel, proposalId, sig: toBase64Url(sig) }, options.signal ? { signal: options.signal } : {});
   }
 
-  /** Vetoes (any party), at any time before publication — during an embargo too. */
-  veto(proposalId: string, options: { signal?: AbortSignal } = {}): Promise<DisclosureState> {
+  /**
+   * Vetoes (any party), at any time before publication — during an embargo too. The veto is
+   * remembered first: even a relay that ignores it and publishes cannot get this member's
+   * co-signature on the formal log, so observers who require every party's see the dispute.
+   */
+  async veto(proposalId: string, options: { signal?: AbortSignal } = {}): Promise<DisclosureState> {
+    await this.#host.vetoed(proposalId);
     return this.#conn.request({ type: 'disclosure.veto', channel: this.#host.channel, proposalId }, options.signal ? { signal: options.signal } : {});
   }
 

@@ -12,6 +12,7 @@ const GROUP_LABEL = label('backchannel/group/v1');
 const GRANT_LABEL = label('backchannel/invite-grant/v1');
 const REDEEM_LABEL = label('backchannel/redeem/v1');
 const CONSENT_LABEL = label('backchannel/consent/v2');
+const CHECKPOINT_LABEL = label('backchannel/checkpoint/v1');
 
 /** A group-log change: channel, the epoch it creates, the state hash it builds on, the change. */
 export interface GroupStatement {
@@ -36,6 +37,15 @@ export interface RedeemStatement {
   inviteKey: BytesLike;
   memberKey: BytesLike;
   memberSignKey: BytesLike;
+}
+
+/** A party's co-signature of the formal log's head: its index and hash, in the party's verified group state. */
+export interface CheckpointStatement {
+  channel: BytesLike;
+  index: number;
+  hash: BytesLike;
+  epoch: number;
+  stateHash: BytesLike;
 }
 
 /** What a disclosure consent covers. `kind` is e.g. "excerpt" or "communique". */
@@ -98,6 +108,11 @@ export function consentMessage(s: ConsentStatement): Uint8Array {
   );
 }
 
+/** The bytes a checkpoint signature covers: label ‖ channel ‖ index ‖ hash ‖ epoch ‖ stateHash. */
+export function checkpointMessage(s: CheckpointStatement): Uint8Array {
+  return concat(CHECKPOINT_LABEL, bytesOf(s.channel, 16, 'channel'), u64be(s.index), bytesOf(s.hash, 32, 'record hash'), u64be(s.epoch), bytesOf(s.stateHash, 32, 'state hash'));
+}
+
 async function sign(message: Uint8Array, signSecret: BytesLike): Promise<Uint8Array> {
   await sodiumReady();
   return sodium.crypto_sign_detached(message, bytesOf(signSecret, 64, 'sign secret'));
@@ -150,4 +165,14 @@ export function signConsent(s: ConsentStatement, signSecret: BytesLike): Promise
 /** Verifies a disclosure consent against the consenting party's sign key. */
 export function verifyConsent(s: ConsentStatement, sig: BytesLike, signKey: BytesLike): Promise<boolean> {
   return verify(consentMessage(s), sig, signKey);
+}
+
+/** Signs a checkpoint of the formal log's head with a party's per-channel sign secret. */
+export function signCheckpoint(s: CheckpointStatement, signSecret: BytesLike): Promise<Uint8Array> {
+  return sign(checkpointMessage(s), signSecret);
+}
+
+/** Verifies a party's checkpoint signature. */
+export function verifyCheckpoint(s: CheckpointStatement, sig: BytesLike, signKey: BytesLike): Promise<boolean> {
+  return verify(checkpointMessage(s), sig, signKey);
 }

@@ -52,12 +52,27 @@ export type FormalRecord = z.infer<typeof FormalRecord>;
 /** A formal record before the relay hashes and signs it. */
 export type UnsignedRecord = Omit<FormalRecord, 'hash' | 'sig'>;
 
+/** A party's co-signature of the log's head it verified (see `formal.checkpoint`). */
+export const Checkpoint = z.strictObject({
+  index: z.number().int().min(0).max(0xffff_ffff),
+  hash: Hash32,
+  epoch: z.number().int().min(0).max(0xffff_ffff),
+  stateHash: Hash32,
+  signKey: SignKey,
+  sig: Signature,
+});
+
+/** A checkpoint. */
+export type Checkpoint = z.infer<typeof Checkpoint>;
+
 /** A channel's formal log as served over HTTP. */
 export const FormalLog = z.strictObject({
   channel: ChannelId,
   records: z.array(FormalRecord),
   /** The channel's group log from its genesis: proves who the parties were at each record. */
   group: z.array(GroupEntry).max(100_000),
+  /** The parties' co-signatures of log heads they verified. */
+  checkpoints: z.array(Checkpoint).max(100_000),
   /** The relay's record keys, newest first (older ones stay valid for older records). */
   relayKeys: z.array(SignKey).min(1),
 });

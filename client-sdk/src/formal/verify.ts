@@ -1,10 +1,10 @@
 import { verifyOpening } from '../crypto/franking.js';
-import { verifyConsent } from '../crypto/signatures.js';
+import { verifyCheckpoint, verifyConsent } from '../crypto/signatures.js';
 import { fromBase64Url, fromUtf8, toBase64Url, type DisclosureContent } from '../protocol/index.js';
 import { sodium, sodiumReady } from '../sodium.js';
 import { applyEntry, partiesOf, type GroupLogState } from '../group/group-log.js';
 import { disclosureContentHash } from './content-hash.js';
-import { FormalLog, FormalRecord, recordHash } from './record.js';
+import { FormalLog, FormalRecord, recordHash, type Checkpoint } from './record.js';
 
 /** What a valid record proves. */
 export interface ProvenRecord {
@@ -23,9 +23,19 @@ export interface ProvenRecord {
   readonly relayKey: string;
 }
 
+/** How many parties co-signed the head of the log as served. */
+export interface HeadCosigned {
+  readonly index: number;
+  readonly hash: string;
+  /** Sign keys of the parties (of the head record's group state) whose checkpoint of this head verified. */
+  readonly cosigners: readonly string[];
+  /** How many parties that state has: the head is the parties' only when every one co-signed. */
+  readonly parties: number;
+}
+
 /** The outcome of verification: what is proven, or exactly why not. */
 export type Verification =
-  | { readonly ok: true; readonly channel: string; readonly records: readonly ProvenRecord[] }
+  | { readonly ok: true; readonly channel: string; readonly records: readonly ProvenRecord[]; readonly head?: HeadCosigned }
   | { readonly ok: false; readonly code: 'record_invalid'; readonly index: number; readonly reason: string };
 
 class Invalid extends Error {}
@@ -162,6 +172,11 @@ export interface VerifyOptions {
   readonly fingerprint: string;
   /** Relay record keys to accept; without them, any key the log lists. */
   readonly relayKeys?: readonly string[];
+  /**
+   * Refuse a log whose head not every party co-signed (a relay showing this observer a history
+   * the parties never saw — a fork, a dropped record, a record a party vetoed — cannot get it).
+   */
+  readonly requireCosigned?: boolean;
 }
 
 function invalid(index: number, reason: string): Verification {
@@ -228,5 +243,39 @@ export async function verifyLog(log: unknown, options: VerifyOptions): Promise<V
       throw err;
     }
   }
-  return { ok: true, channel, records: proven };
+  let cosigned: HeadCosigned | undefined;
+  try {
+    cosigned = await checkCheckpoints(channel, records, parsed.data.checkpoints, states);
+  } catch (err) {
+    if (err instanceof Invalid) return invalid(records.length === 0 ? 0 : records.length - 1, err.message);
+    throw err;
+  }
+  if (cosigned === undefined) return { ok: true, channel, records: proven };
+  if (options.requireCosigned === true && cosigned.cosigners.length < cosigned.parties) {
+    return invalid(cosigned.index, `the log's head is co-signed by ${cosigned.cosigners.length} of ${cosigned.parties} parties`);
+  }
+  return { ok: true, channel, records: proven, head: cosigned };
+}
+
+/**
+ * Checks every checkpoint against the records as served: a party's checkpoint naming another
+ * hash at an index is a fork (this copy differs from what that party verified). Returns who
+ * co-signed the head.
+ */
+async function checkCheckpoints(channel: string, records: readonly FormalRecord[], checkpoints: readonly Checkpoint[], states: ReadonlyMap<number, GroupLogState>): Promise<HeadCosigned | undefined> {
+  const head = records.at(-1);
+  const headParties = new Set(head === undefined ? [] : partySignKeys(states.get(head.epoch)!));
+  const cosigners = new Set<string>();
+  for (const c of checkpoints) {
+    for (const [what, value] of [['checkpoint hash', c.hash], ['checkpoint state hash', c.stateHash], ['checkpoint key', c.signKey], ['checkpoint signature', c.sig]] as const) bytes(value, what);
+    const state = states.get(c.epoch);
+    if (state === undefined || state.stateHash !== c.stateHash) fail(`a checkpoint names group epoch ${c.epoch}, which the group log does not hold`);
+    if (!partySignKeys(state).includes(c.signKey)) fail(`a checkpoint is signed by ${c.signKey}, not a party at its epoch`);
+    if (!(await verifyCheckpoint({ channel, index: c.index, hash: c.hash, epoch: c.epoch, stateHash: c.stateHash }, c.sig, c.signKey))) fail(`the checkpoint by ${c.signKey} is invalid`);
+    const record = records[c.index];
+    if (record === undefined) fail(`party ${c.signKey} co-signed record ${c.index}, which this log does not hold: records were dropped`);
+    if (record.hash !== c.hash) fail(`party ${c.signKey} co-signed another record at ${c.index}: this log is forked from what the parties verified`);
+    if (c.index === head?.index && headParties.has(c.signKey)) cosigners.add(c.signKey);
+  }
+  return head === undefined ? undefined : { index: head.index, hash: head.hash, cosigners: [...cosigners], parties: headParties.size };
 }

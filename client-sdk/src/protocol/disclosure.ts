@@ -100,8 +100,24 @@ export const DisclosureFrame = z.strictObject({
   recordIndex: z.number().int().min(0).nullable(),
 });
 
+/**
+ * A party co-signs the formal log's head it verified: (index, hash) of its last record, in the
+ * party's verified group state. Observers count these: a head every party co-signed is the one
+ * history the parties saw, and a party never co-signs a log holding a record it vetoed.
+ */
+export const CheckpointFrame = z.strictObject({
+  type: z.literal('formal.checkpoint'),
+  rid: RequestId,
+  channel: ChannelId,
+  index: z.number().int().min(0).max(0xffff_ffff),
+  hash: Hash32,
+  epoch: z.number().int().min(0).max(0xffff_ffff),
+  stateHash: Hash32,
+  sig: Signature,
+});
+
 /** Disclosure frames, client → relay. */
-export const DISCLOSURE_CLIENT_FRAMES = [ProposeFrame, ConsentFrame, VetoFrame, WithdrawFrame, PublishFrame, DisclosureGetFrame] as const;
+export const DISCLOSURE_CLIENT_FRAMES = [ProposeFrame, ConsentFrame, VetoFrame, WithdrawFrame, PublishFrame, DisclosureGetFrame, CheckpointFrame] as const;
 
 /** Content of a disclosure. */
 export type DisclosureContent = z.infer<typeof DisclosureContent>;

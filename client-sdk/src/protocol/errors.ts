@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   'content_mismatch',
   'opening_invalid',
   'excerpt_mismatch',
+  'checkpoint_invalid',
   'draft_collision',
   // HTTP
   'not_found',

@@ -37,6 +37,7 @@ export interface ResponseMap {
   'disclosure.withdraw': RelayFrameOf<'disclosure'>;
   'disclosure.publish': RelayFrameOf<'disclosure'>;
   'disclosure.get': RelayFrameOf<'disclosure'>;
+  'formal.checkpoint': RelayFrameOf<'ok'>;
   ping: RelayFrameOf<'ok'>;
 }
 
@@ -241,6 +242,13 @@ export class RelayConnection {
     if (from === to) return;
     this.#state = to;
     for (const l of this.#listeners) l({ from, to, reason });
+  }
+
+  /** Reads a JSON document from the relay's HTTP side (e.g. the formal log), by path. */
+  async getJson(path: string, signal?: AbortSignal): Promise<unknown> {
+    const res = await this.#platform.fetch(new URL(path, this.#options.url).toString(), signal ? { signal } : undefined);
+    if (!res.ok) throw new BackchannelError('unavailable', `${path} answered HTTP ${res.status}`);
+    return res.json();
   }
 
   async #open(): Promise<void> {

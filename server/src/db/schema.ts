@@ -114,6 +114,12 @@ export interface Database {
     hash: Uint8Array;
     published_at: BigIntColumn;
   };
+  formal_checkpoints: {
+    channel_id: Uint8Array;
+    idx: number;
+    signer_key: Uint8Array;
+    checkpoint: ColumnType<unknown, string, never>;
+  };
   receipts: {
     channel_id: Uint8Array;
     seq: BigIntColumn;

@@ -5,6 +5,7 @@ import { convene, createInvite, getGroup, redeemInvite } from './governance.js';
 import { signGroupChange } from './group-sign.js';
 import { ack, send, subscribe } from './messaging.js';
 import { fetchPrekeys, publishPrekeys } from './prekeys.js';
+import { checkpoint } from '../disclosure/checkpoints.js';
 import { consent, getProposal, propose, publishProposal, veto, withdraw } from '../disclosure/handlers.js';
 
 /** Routes a validated frame to its handler; the union's exhaustiveness is checked by `never`. */
@@ -42,6 +43,8 @@ export function handleFrame(ctx: RelayContext, conn: Connection, frame: ClientFr
       return publishProposal(ctx, conn, frame);
     case 'disclosure.get':
       return getProposal(ctx, conn, frame);
+    case 'formal.checkpoint':
+      return checkpoint(ctx, conn, frame);
     case 'ping':
       conn.send({ type: 'ok', rid: frame.rid });
       return Promise.resolve();

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { AUTH_PATHS, toBase64Url } from '@backchannel/client-sdk/protocol';
+import { AUTH_PATHS, PROTOCOL_VERSION, toBase64Url } from '@backchannel/client-sdk/protocol';
 import type { Authenticator } from './auth.js';
 import type { RelayContext } from './context.js';
 import { OperatorError } from './operator-error.js';
@@ -125,7 +125,7 @@ export function httpHandler(ctx: RelayContext, auth: Authenticator, isReady: () 
               at: performance.now(),
               authKey,
               body: {
-                protocol: 1,
+                protocol: PROTOCOL_VERSION,
                 authKey: toBase64Url(authKey),
                 recordKey: toBase64Url(ctx.keys.record.publicKey),
                 // Every record key the relay has used, newest first: old records stay verifiable.

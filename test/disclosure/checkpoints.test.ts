@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHash, sodium, verifyLog, type FormalLog } from '@backchannel/client-sdk';
 import { toBase64Url, type DisclosureContent } from '@backchannel/client-sdk/protocol';
+import { rotateRelayKey } from '../../server/src/store/relay-keys.js';
 import { startHostileProxy, type HostileProxy } from '../support/hostile-proxy.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 import { convenedChannel, until, type Party } from '../support/sdk.js';
@@ -99,5 +100,26 @@ describe('formal-log checkpoints co-signed by the parties', () => {
     const lenient = await verifyLog(await log(), { fingerprint });
     expect(lenient.ok && lenient.head).toMatchObject({ index: 1, parties: 3 });
     if (lenient.ok) expect(lenient.head?.cosigners).toHaveLength(2);
+  });
+
+  it('refuses a record signed by a retired relay key and dated after its hand-over', async () => {
+    const before = await log();
+    const last = before.records.at(-1)!;
+    const oldKey = last.relayKey;
+    const old = await relay.context.db.kysely.selectFrom('relay_keys').select('secret_key').where('public_key', '=', Buffer.from(oldKey, 'base64url')).executeTakeFirstOrThrow();
+    await rotateRelayKey(relay.context.db, 'record');
+    const real = await log();
+    expect(real.relayKeyChain.map((l) => l.key).slice(-2)).toEqual([oldKey, expect.any(String)]);
+    const handedOver = await verifyLog(real, { fingerprint });
+    expect(handedOver.ok ? "ok" : handedOver.reason).toBe("ok"); // the hand-over itself verifies
+    // The retired key (say, leaked from an old backup) signs a copy of the last record, dated tomorrow.
+    const { hash: _h, sig: _s, ...unsigned } = { ...last, index: last.index + 1, prev: last.hash, publishedAt: Date.now() + 86_400_000 };
+    const hash = recordHash(unsigned);
+    const forged = { ...unsigned, hash: toBase64Url(hash), sig: toBase64Url(sodium.crypto_sign_detached(hash, new Uint8Array(old.secret_key))) };
+    const result = await verifyLog({ ...real, records: [...real.records, forged], checkpoints: [] }, { fingerprint });
+    expect(result.ok ? 'ok' : result.reason).toMatch(new RegExp(`^signed by ${oldKey.replace(/[-]/g, '\\-')}, which was not the relay's key at `));
+    // A copy that hides the hand-over cannot use the new key either: the chain from the genesis does not reach it.
+    const hidden = await verifyLog({ ...real, relayKeyChain: real.relayKeyChain.slice(0, -1) }, { fingerprint });
+    expect(hidden.ok).toBe(true);
   });
 });

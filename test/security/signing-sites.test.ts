@@ -6,11 +6,12 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
- * Where Backchannel may sign (DESIGN.md): signed prekeys, admission approvals and disclosure
- * consents (in the SDK), and the relay's signature on formal records. Nothing else — above all,
+ * Where Backchannel may sign (DESIGN.md): signed prekeys, group-log changes, invitations,
+ * redemptions, disclosure consents and checkpoints (in the SDK), and the relay's signatures on
+ * formal records and on the hand-over from a retiring record key to the next. Nothing else — above all,
  * never message content — so transcripts stay deniable.
  */
-const ALLOWED = ['client-sdk/src/crypto/prekeys.ts', 'client-sdk/src/crypto/signatures.ts', 'server/src/disclosure/formal-log.ts'];
+const ALLOWED = ['client-sdk/src/crypto/prekeys.ts', 'client-sdk/src/crypto/signatures.ts', 'server/src/disclosure/formal-log.ts', 'server/src/store/relay-keys.ts'];
 const SIGNING = /\bcrypto_sign(?:_detached|_final_create)?\(/;
 
 function sources(dir: string): string[] {

@@ -4,7 +4,8 @@ import { signGroupChange, signRedeem } from '../crypto/signatures.js';
 import { GENESIS_PREV, applyEntry, partiesOf, statementOf } from '../group/group-log.js';
 import { invitationKeys } from '../invite.js';
 import type { KeyStore } from '../keystore/key-store.js';
-import { BackchannelError, Charter, fromBase64Url, toBase64Url } from '../protocol/index.js';
+import { BackchannelError, Charter, SignKey, fromBase64Url, toBase64Url } from '../protocol/index.js';
+import { z } from 'zod';
 import { sodium, sodiumReady } from '../sodium.js';
 import { RelayConnection } from '../transport/relay-connection.js';
 import type { Platform } from '../transport/platform.js';
@@ -23,6 +24,9 @@ export interface ClientOptions {
   readonly requestTimeoutMs?: number;
   readonly signal?: AbortSignal;
 }
+
+/** What convening reads of the relay's `/.well-known/backchannel.json`. */
+const WellKnown = z.looseObject({ recordKey: SignKey });
 
 /** Charter settings when convening; the purpose is encrypted before the relay sees it. */
 export type CharterInput = Partial<Omit<Charter, 'purpose'>> & { purpose?: string };
@@ -59,12 +63,15 @@ export async function convene(options: ClientOptions & { relay: string; charter?
   const purposeKey = newPurposeKey();
   const charter = Charter.parse({ ...options.charter, purpose: sealPurpose(options.charter?.purpose ?? '', purposeKey) });
   const channel = toBase64Url(sodium.randombytes_buf(16));
-  const proposal = { epoch: 0, prev: GENESIS_PREV, change: { kind: 'genesis' as const, channel, host: { key: keys.dhPublic, signKey: keys.signPublic }, charter } };
+  const conn = connection(options.relay, keys, options);
+  await conn.connect(options.signal);
+  // The genesis pins the relay's record-signing key: later keys count only through hand-overs it signed.
+  const { recordKey } = WellKnown.parse(await conn.getJson('/.well-known/backchannel.json', options.signal));
+  const host = { key: keys.dhPublic, signKey: keys.signPublic };
+  const proposal = { epoch: 0, prev: GENESIS_PREV, change: { kind: 'genesis' as const, channel, host, charter, relayKey: recordKey } };
   const sig = await signGroupChange(statementOf(channel, proposal), keys.signSecret);
   const genesis = { ...proposal, sigs: [{ by: keys.dhPublic, sig: toBase64Url(sig) }] };
   const log = await applyEntry(undefined, genesis);
-  const conn = connection(options.relay, keys, options);
-  await conn.connect(options.signal);
   await conn.request({ type: 'channel.convene', genesis }, options.signal ? { signal: options.signal } : {});
   const record = newRecord({
     relay: options.relay,

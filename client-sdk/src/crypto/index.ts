@@ -104,6 +104,7 @@ export {
   consentMessage,
   grantMessage,
   groupMessage,
+  handoverMessage,
   redeemMessage,
   signCheckpoint,
   signConsent,
@@ -114,11 +115,13 @@ export {
   verifyConsent,
   verifyGrant,
   verifyGroupChange,
+  verifyHandover,
   verifyRedeem,
   type CheckpointStatement,
   type ConsentStatement,
   type GrantStatement,
   type GroupStatement,
+  type HandoverStatement,
   type RedeemStatement,
 } from './signatures.js';
 export { memberFingerprint, safetyNumber, type MemberPublicKeys } from './safety-number.js';

@@ -13,6 +13,7 @@ const GRANT_LABEL = label('backchannel/invite-grant/v1');
 const REDEEM_LABEL = label('backchannel/redeem/v1');
 const CONSENT_LABEL = label('backchannel/consent/v2');
 const CHECKPOINT_LABEL = label('backchannel/checkpoint/v1');
+const HANDOVER_LABEL = label('backchannel/relay-key-handover/v1');
 
 /** A group-log change: channel, the epoch it creates, the state hash it builds on, the change. */
 export interface GroupStatement {
@@ -46,6 +47,14 @@ export interface CheckpointStatement {
   hash: BytesLike;
   epoch: number;
   stateHash: BytesLike;
+}
+
+/** A relay record key handing over to the next: signed by the retiring key. */
+export interface HandoverStatement {
+  from: BytesLike;
+  to: BytesLike;
+  /** When the new key takes over (ms since the epoch): the old one signs nothing dated later. */
+  validFrom: number;
 }
 
 /** What a disclosure consent covers. `kind` is e.g. "excerpt" or "communique". */
@@ -113,6 +122,11 @@ export function checkpointMessage(s: CheckpointStatement): Uint8Array {
   return concat(CHECKPOINT_LABEL, bytesOf(s.channel, 16, 'channel'), u64be(s.index), bytesOf(s.hash, 32, 'record hash'), u64be(s.epoch), bytesOf(s.stateHash, 32, 'state hash'));
 }
 
+/** The bytes a hand-over signature covers: label ‖ from ‖ to ‖ validFrom. */
+export function handoverMessage(s: HandoverStatement): Uint8Array {
+  return concat(HANDOVER_LABEL, bytesOf(s.from, 32, 'retiring key'), bytesOf(s.to, 32, 'new key'), u64be(s.validFrom));
+}
+
 async function sign(message: Uint8Array, signSecret: BytesLike): Promise<Uint8Array> {
   await sodiumReady();
   return sodium.crypto_sign_detached(message, bytesOf(signSecret, 64, 'sign secret'));
@@ -175,4 +189,9 @@ export function signCheckpoint(s: CheckpointStatement, signSecret: BytesLike): P
 /** Verifies a party's checkpoint signature. */
 export function verifyCheckpoint(s: CheckpointStatement, sig: BytesLike, signKey: BytesLike): Promise<boolean> {
   return verify(checkpointMessage(s), sig, signKey);
+}
+
+/** Verifies a relay record key's hand-over signature (by the retiring key). */
+export function verifyHandover(s: HandoverStatement, sig: BytesLike): Promise<boolean> {
+  return verify(handoverMessage(s), sig, s.from);
 }

@@ -1,3 +1,3 @@
 export { disclosureContentHash, contentRange } from './content-hash.js';
-export { Checkpoint, FormalLog, FormalRecord, RecordItem, recordHash, type UnsignedRecord } from './record.js';
-export { verifyLog, verifyRecord, type ProvenRecord, type HeadCosigned, type Verification, type VerifyOptions } from './verify.js';
+export { Checkpoint, FormalLog, FormalRecord, RecordItem, RelayKeyLink, recordHash, type UnsignedRecord } from './record.js';
+export { HANDOVER_GRACE_MS, verifyLog, verifyRecord, type ProvenRecord, type HeadCosigned, type Verification, type VerifyOptions } from './verify.js';

@@ -65,12 +65,23 @@ export const Checkpoint = z.strictObject({
 /** A checkpoint. */
 export type Checkpoint = z.infer<typeof Checkpoint>;
 
+/** One relay record key, oldest first, with the retiring key's hand-over to it (none for the first). */
+export const RelayKeyLink = z.strictObject({
+  key: SignKey,
+  handover: z.strictObject({ from: SignKey, validFrom: Timestamp, sig: Signature }).nullable(),
+});
+
+/** A relay record key with its hand-over. */
+export type RelayKeyLink = z.infer<typeof RelayKeyLink>;
+
 /** A channel's formal log as served over HTTP. */
 export const FormalLog = z.strictObject({
   channel: ChannelId,
   records: z.array(FormalRecord),
   /** The channel's group log from its genesis: proves who the parties were at each record. */
   group: z.array(GroupEntry).max(100_000),
+  /** The relay's record keys, oldest first, each handed over by the one before. */
+  relayKeyChain: z.array(RelayKeyLink).max(10_000),
   /** The parties' co-signatures of log heads they verified. */
   checkpoints: z.array(Checkpoint).max(100_000),
   /** The relay's record keys, newest first (older ones stay valid for older records). */

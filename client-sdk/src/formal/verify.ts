@@ -1,10 +1,10 @@
 import { verifyOpening } from '../crypto/franking.js';
-import { verifyCheckpoint, verifyConsent } from '../crypto/signatures.js';
+import { verifyCheckpoint, verifyConsent, verifyHandover } from '../crypto/signatures.js';
 import { fromBase64Url, fromUtf8, toBase64Url, type DisclosureContent } from '../protocol/index.js';
 import { sodium, sodiumReady } from '../sodium.js';
 import { applyEntry, partiesOf, type GroupLogState } from '../group/group-log.js';
 import { disclosureContentHash } from './content-hash.js';
-import { FormalLog, FormalRecord, recordHash, type Checkpoint } from './record.js';
+import { FormalLog, FormalRecord, recordHash, type Checkpoint, type RelayKeyLink } from './record.js';
 
 /** What a valid record proves. */
 export interface ProvenRecord {
@@ -76,6 +76,42 @@ async function groupStates(entries: readonly unknown[], fingerprint: string): Pr
   return states;
 }
 
+/**
+ * How long a retired relay record key may still sign after its hand-over: relay nodes pick a
+ * rotation up within seconds, and a record one of them signs meanwhile must stay valid.
+ */
+export const HANDOVER_GRACE_MS = 10 * 60_000;
+
+/** When a relay record key may sign: from `from` (inclusive) until `until` (exclusive), ms. */
+interface KeyWindow {
+  from: number;
+  until: number;
+}
+
+/**
+ * The validity of each relay record key, walked from the key the channel's genesis pinned
+ * through the hand-overs each retiring key signed. Undefined when the genesis pinned none.
+ */
+async function keyWindows(chain: readonly RelayKeyLink[], pinned: string | undefined): Promise<Map<string, KeyWindow> | undefined> {
+  if (pinned === undefined) return undefined;
+  const windows = new Map<string, KeyWindow>([[pinned, { from: 0, until: Number.POSITIVE_INFINITY }]]);
+  const start = chain.findIndex((l) => l.key === pinned);
+  if (start < 0) fail(`the relay key chain does not hold ${pinned}, the key the channel's genesis pinned`);
+  let prev = pinned;
+  for (const link of chain.slice(start + 1)) {
+    const h = link.handover;
+    if (h === null || h.from !== prev) fail(`the relay key chain is broken before ${link.key}: it is not handed over by ${prev}`);
+    for (const [what, value] of [['relay key', link.key], ['hand-over signature', h.sig]] as const) bytes(value, what);
+    if (!(await verifyHandover({ from: prev, to: link.key, validFrom: h.validFrom }, h.sig))) fail(`the hand-over to relay key ${link.key} is not signed by ${prev}`);
+    const before = windows.get(prev)!;
+    if (h.validFrom < before.from) fail(`relay key ${link.key} takes over before ${prev} did`);
+    before.until = h.validFrom + HANDOVER_GRACE_MS;
+    windows.set(link.key, { from: h.validFrom, until: Number.POSITIVE_INFINITY });
+    prev = link.key;
+  }
+  return windows;
+}
+
 /** Sorted sign keys of the parties of a verified group state. */
 function partySignKeys(state: GroupLogState): string[] {
   return partiesOf(state)
@@ -83,7 +119,7 @@ function partySignKeys(state: GroupLogState): string[] {
     .sort();
 }
 
-async function check(raw: unknown, relayKeys: readonly string[] | undefined, states: ReadonlyMap<number, GroupLogState>): Promise<ProvenRecord> {
+async function check(raw: unknown, relayKeys: readonly string[] | undefined, states: ReadonlyMap<number, GroupLogState>, windows: ReadonlyMap<string, KeyWindow> | undefined): Promise<ProvenRecord> {
   const parsed = FormalRecord.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -148,6 +184,13 @@ async function check(raw: unknown, relayKeys: readonly string[] | undefined, sta
   if (toBase64Url(expected) !== hash) fail('the record hash does not match its contents');
   if (!sodium.crypto_sign_verify_detached(bytes(sig, 'relay signature'), expected, bytes(r.relayKey, 'relay key'))) fail('the relay signature is invalid');
   if (relayKeys !== undefined && !relayKeys.includes(r.relayKey)) fail(`signed by ${r.relayKey}, which is not a relay key given to verify with`);
+  if (windows !== undefined) {
+    const w = windows.get(r.relayKey);
+    if (w === undefined) fail(`signed by ${r.relayKey}, which the relay key chain from the channel's genesis does not reach`);
+    if (r.publishedAt < w.from || r.publishedAt >= w.until) {
+      fail(`signed by ${r.relayKey}, which was not the relay's key at ${new Date(r.publishedAt).toISOString()} (valid ${new Date(w.from).toISOString()} – ${Number.isFinite(w.until) ? new Date(w.until).toISOString() : 'now'})`);
+    }
+  }
   return {
     index: r.index,
     kind: r.kind,
@@ -172,6 +215,8 @@ export interface VerifyOptions {
   readonly fingerprint: string;
   /** Relay record keys to accept; without them, any key the log lists. */
   readonly relayKeys?: readonly string[];
+  /** For `verifyRecord`: the relay's record-key chain (a log carries its own). */
+  readonly relayKeyChain?: readonly RelayKeyLink[];
   /**
    * Refuse a log whose head not every party co-signed (a relay showing this observer a history
    * the parties never saw — a fork, a dropped record, a record a party vetoed — cannot get it).
@@ -193,7 +238,8 @@ export async function verifyRecord(record: unknown, group: readonly unknown[], o
   await sodiumReady();
   const index = typeof record === 'object' && record !== null && 'index' in record && typeof record.index === 'number' ? record.index : 0;
   try {
-    const proven = await check(record, options.relayKeys, await groupStates(group, options.fingerprint));
+    const states = await groupStates(group, options.fingerprint);
+    const proven = await check(record, options.relayKeys, states, await keyWindows(options.relayKeyChain ?? [], states.get(0)?.relayKey));
     return { ok: true, channel: (record as { channel: string }).channel, records: [proven] };
   } catch (err) {
     if (err instanceof Invalid) return invalid(index, err.message);
@@ -218,8 +264,10 @@ export async function verifyLog(log: unknown, options: VerifyOptions): Promise<V
   const { channel, records, relayKeys, group } = parsed.data;
   const keys = options.relayKeys ?? relayKeys;
   let states: Map<number, GroupLogState>;
+  let windows: Map<string, KeyWindow> | undefined;
   try {
     states = await groupStates(group, options.fingerprint);
+    windows = await keyWindows(parsed.data.relayKeyChain, states.get(0)?.relayKey);
   } catch (err) {
     if (err instanceof Invalid) return invalid(0, err.message);
     throw err;
@@ -235,7 +283,7 @@ export async function verifyLog(log: unknown, options: VerifyOptions): Promise<V
       if (r.prev !== prev) fail(`hash chain broken at record ${i}`);
       if (!relayKeys.includes(r.relayKey)) fail(`record ${i} is signed by a key the log does not list as the relay's`);
       if (r.publishedAt < publishedAt) fail(`record ${i} is dated before the record it follows`);
-      proven.push(await check(r, keys, states));
+      proven.push(await check(r, keys, states, windows));
       prev = r.hash;
       publishedAt = r.publishedAt;
     } catch (err) {

@@ -59,6 +59,8 @@ export interface GroupLogState {
   readonly members: Readonly<Record<string, GroupMember>>;
   readonly charter: Charter;
   readonly dissolved: boolean;
+  /** The relay record key the genesis pinned, if it did. */
+  readonly relayKey?: string;
 }
 
 /** JSON with object keys sorted at every level: one encoding for one value. */
@@ -226,7 +228,8 @@ export async function applyEntry(state: GroupLogState | undefined, input: unknow
     await checkSignatures(change.channel, entry, rule);
     const hash = proposalHash(change.channel, entry);
     const members = { [change.host.key]: { signKey: change.host.signKey, role: 'host' as const } };
-    return { channel: change.channel, fingerprint: hash, epoch: 0, stateHash: hash, host: change.host.key, members, charter: change.charter, dissolved: false };
+    const pinned = change.relayKey === undefined ? {} : { relayKey: change.relayKey };
+    return { channel: change.channel, fingerprint: hash, epoch: 0, stateHash: hash, host: change.host.key, members, charter: change.charter, dissolved: false, ...pinned };
   }
   if (state.dissolved) throw new BackchannelError('group_invalid', 'the channel is dissolved');
   if (entry.epoch !== state.epoch + 1 || entry.prev !== state.stateHash) throw new BackchannelError('group_stale', 'the change builds on another state');

@@ -38,8 +38,12 @@ export const HostKeys = z.strictObject({ key: MemberKey, signKey: SignKey });
 
 /** One change of a channel's group state. */
 export const GroupChange = z.discriminatedUnion('kind', [
-  /** The first entry, signed by the host: its hash is the channel's fingerprint. */
-  z.strictObject({ kind: z.literal('genesis'), channel: ChannelId, host: HostKeys, charter: Charter }),
+  /**
+   * The first entry, signed by the host: its hash is the channel's fingerprint. `relayKey` pins
+   * the relay's record-signing key at convening: later keys are valid only through hand-overs
+   * that key signed (without it, observers must pin the relay's keys themselves).
+   */
+  z.strictObject({ kind: z.literal('genesis'), channel: ChannelId, host: HostKeys, charter: Charter, relayKey: SignKey.optional() }),
   /** The founding parties (two or more), each signed by every one of them. */
   z.strictObject({ kind: z.literal('found'), members: z.array(Seat).min(2).max(LIMITS.maxMembers) }),
   /** A new member, signed by every party. */

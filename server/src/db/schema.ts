@@ -13,6 +13,8 @@ export interface Database {
     secret_key: Uint8Array;
     created_at: CreatedAt;
     retired_at: ColumnType<Date | null, never, Date | null>;
+    /** For a record key: the retiring key's signature handing over to it (`RelayKeyHandover`). */
+    handover: ColumnType<unknown, string | null | undefined, never>;
   };
   channels: {
     id: Uint8Array;

@@ -3,7 +3,7 @@ import { build } from 'esbuild';
 import { fromBase64Url, toBase64Url } from '@backchannel/client-sdk/protocol';
 import type { RelayContext } from '../context.js';
 import { json, type RouteHandler } from '../http.js';
-import { recordKeyHistory } from '../store/relay-keys.js';
+import { recordKeyChain, recordKeyHistory } from '../store/relay-keys.js';
 import { readCheckpoints } from './checkpoints.js';
 import { readRecords } from './formal-log.js';
 import { VIEWER_SCRIPT, viewerPage } from './viewer-page.js';
@@ -47,15 +47,16 @@ export function formalRoutes(ctx: RelayContext): RouteHandler[] {
         else json(res, 200, record);
         return true;
       }
-      const [records, keys, group, checkpoints] = await Promise.all([
+      const [records, keys, chain, group, checkpoints] = await Promise.all([
         readRecords(ctx.db.kysely, channel),
         recordKeyHistory(ctx.db),
+        recordKeyChain(ctx.db),
         ctx.db.kysely.selectFrom('group_log').select('entry').where('channel_id', '=', channel).orderBy('epoch').execute(),
         readCheckpoints(ctx.db.kysely, channel),
       ]);
       // The group log proves who the parties were at each record: verifiers replay it from the
       // genesis they pinned (the channel's fingerprint), so nothing here needs to be trusted.
-      json(res, 200, { channel: toBase64Url(channel), records, relayKeys: keys.map((k) => toBase64Url(k.publicKey)), group: group.map((g) => g.entry), checkpoints });
+      json(res, 200, { channel: toBase64Url(channel), records, relayKeys: keys.map((k) => toBase64Url(k.publicKey)), relayKeyChain: chain, group: group.map((g) => g.entry), checkpoints });
       return true;
     },
     async (_req, res, url) => {

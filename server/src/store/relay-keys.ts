@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { sodium, sodiumReady } from '@backchannel/client-sdk';
+import { handoverMessage, sodium, sodiumReady, type RelayKeyLink } from '@backchannel/client-sdk';
+import { toBase64Url } from '@backchannel/client-sdk/protocol';
 import type { Db } from '../db/connect.js';
 
 /** A relay key pair of one kind. */
@@ -54,15 +55,33 @@ export async function loadRelayKeys(db: Db): Promise<RelayKeys> {
   return { auth: out.auth!, record: out.record! };
 }
 
-/** Retires the current key of a kind and creates a new one; old record keys stay published. */
+/**
+ * Retires the current key of a kind and creates a new one; old record keys stay published. A
+ * retiring record key signs the hand-over to the new one (the new key and when it takes over):
+ * one of the relay's two signing sites, with its signature on formal records. Verifiers then
+ * refuse a record a retired key signed after the hand-over.
+ */
 export async function rotateRelayKey(db: Db, kind: 'auth' | 'record'): Promise<RelayKeyPair> {
   await sodiumReady();
   const kp = generate(kind);
   await db.kysely.transaction().execute(async (trx) => {
-    await trx.updateTable('relay_keys').set({ retired_at: new Date() }).where('kind', '=', kind).where('retired_at', 'is', null).execute();
-    await trx.insertInto('relay_keys').values({ kind, public_key: kp.publicKey, secret_key: kp.secretKey }).execute();
+    const old = await trx.selectFrom('relay_keys').select(['public_key', 'secret_key']).where('kind', '=', kind).where('retired_at', 'is', null).forUpdate().executeTakeFirst();
+    const validFrom = Date.now();
+    let handover: string | null = null;
+    if (kind === 'record' && old !== undefined) {
+      const sig = sodium.crypto_sign_detached(handoverMessage({ from: new Uint8Array(old.public_key), to: kp.publicKey, validFrom }), new Uint8Array(old.secret_key));
+      handover = JSON.stringify({ from: toBase64Url(new Uint8Array(old.public_key)), validFrom, sig: toBase64Url(sig) });
+    }
+    await trx.updateTable('relay_keys').set({ retired_at: new Date(validFrom) }).where('kind', '=', kind).where('retired_at', 'is', null).execute();
+    await trx.insertInto('relay_keys').values({ kind, public_key: kp.publicKey, secret_key: kp.secretKey, handover }).execute();
   });
   return kp;
+}
+
+/** The record keys, oldest first, each with the hand-over its predecessor signed. */
+export async function recordKeyChain(db: Db): Promise<RelayKeyLink[]> {
+  const rows = await db.kysely.selectFrom('relay_keys').select(['public_key', 'handover']).where('kind', '=', 'record').orderBy('id').execute();
+  return rows.map((r) => ({ key: toBase64Url(new Uint8Array(r.public_key)), handover: (r.handover as RelayKeyLink['handover']) ?? null }));
 }
 
 /** Every record-signing public key the relay has used, newest first, for verifiers. */

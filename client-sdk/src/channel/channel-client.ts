@@ -1,7 +1,7 @@
 import { MAX_REMEMBERED_RECEIPTS, forgetPeer, recordReceipt, rememberDelivered } from '../crypto/group-state.js';
 import { windowGet, windowSet } from '../crypto/seq-window.js';
 import { openGroupMessage, recipientsNeedingSession, sealGroupMessage, startSession } from '../crypto/group-message.js';
-import { addOneTimePrekeys, rotateSignedPrekey, unusedOneTimePrekeys } from '../crypto/prekeys.js';
+import { addOneTimePrekeys, nextPrekeyDeadline, unusedOneTimePrekeys } from '../crypto/prekeys.js';
 import { memberFingerprint, safetyNumber } from '../crypto/safety-number.js';
 import { signGrant } from '../crypto/signatures.js';
 import { partiesOf } from '../group/group-log.js';
@@ -18,12 +18,12 @@ import { Emitter } from './emitter.js';
 import { admissionFor, applyEntries, catchUp, proposeChange, verifyPending, type PendingMember, type SyncResult } from './group-sync.js';
 import { encodeInviteLink } from './invite-link.js';
 import { Mutex } from './mutex.js';
+import { PREKEY_LOW, PREKEY_TARGET, publishFirstPrekeys, upkeepPrekeys, type PrekeySchedule } from './prekey-schedule.js';
 import { openPurpose, sealPurpose } from './purpose.js';
 import type { CharterInput } from './lifecycle.js';
 
-/** One-time prekeys kept published; replenished when fewer remain. */
-const PREKEY_TARGET = 40;
-const PREKEY_LOW = 10;
+/** Longest delay a platform timer takes (2^31 - 1 ms); a later deadline is checked again then. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** A message the application receives: authenticated as from `from`, and seen once only. */
 export interface ChannelMessage {
@@ -116,16 +116,21 @@ export class ChannelClient {
   /** Refused entries already reported, so each raises one alarm. */
   readonly #refused = new Set<string>();
   #unsubscribe: (() => void) | undefined;
+  readonly #prekeySchedule: PrekeySchedule;
+  #prekeyTimer: unknown;
+  /** The signed prekey id the relay confirmed holding, since this client started. */
+  #publishedSignedPrekey: number | undefined;
   #closed = false;
   #ended = false;
   /** Staged disclosure: propose, consent, veto, withdraw, publish. */
   readonly disclosure: DisclosureDesk;
 
   /** @internal Use `convene` or `join`. */
-  constructor(conn: RelayConnection, store: KeyStore, record: ChannelRecord) {
+  constructor(conn: RelayConnection, store: KeyStore, record: ChannelRecord, prekeySchedule: PrekeySchedule) {
     this.#conn = conn;
     this.#store = store;
     this.#record = record;
+    this.#prekeySchedule = prekeySchedule;
     this.disclosure = new DisclosureDesk(conn, {
       channel: record.channel,
       signSecret: record.group.self.signSecret,
@@ -394,6 +399,7 @@ export class ChannelClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe?.();
+    if (this.#prekeyTimer !== undefined) this.#prekeySchedule.clearTimeout(this.#prekeyTimer);
     await this.#conn.close(signal);
   }
 
@@ -610,7 +616,11 @@ export class ChannelClient {
     }
     if (record.log.members[self]?.role === 'party') {
       // An observer made a party publishes its first prekeys, so parties can start sessions with it.
-      if (this.#record.group.prekeys.signed.length === 0) this.#record = await publishFirstPrekeys(this.#conn, this.#record, (r) => saveRecord(this.#store, r));
+      if (this.#record.group.prekeys.signed.length === 0) {
+        this.#record = await publishFirstPrekeys(this.#conn, this.#record, (r) => saveRecord(this.#store, r), this.#prekeySchedule.now());
+        this.#publishedSignedPrekey = this.#record.group.prekeys.signed[0]?.id;
+      }
+      await this.#upkeepPrekeys();
       this.#subscribeOnce();
     }
     if (result.applied.length > 0 || pendingSeats.length > 0) this.#events.emit('group', this.group());
@@ -669,6 +679,45 @@ export class ChannelClient {
     ).catch(() => undefined);
   }
 
+  /**
+   * Rotates the signed prekey when it is due, deletes retired ones past their grace period, and
+   * (re)publishes the current one if the relay has not confirmed it since this client started
+   * (a rotation whose publish failed, or a crash between save and publish). Runs on every sync
+   * (connecting, group changes, `refreshGroup`) and on a timer set for the next deadline.
+   */
+  async #upkeepPrekeys(): Promise<void> {
+    if (this.#closed || this.#record.log.members[this.memberKey]?.role !== 'party') return;
+    const before = this.#record.group.prekeys;
+    const upkept = await upkeepPrekeys(before, this.#record.group.self, this.id, this.#prekeySchedule);
+    if (upkept.prekeys !== before) {
+      this.#record = { ...this.#record, group: { ...this.#record.group, prekeys: upkept.prekeys } };
+      await this.#save(); // saved before it is published: a key the relay hands out is always one we hold
+    }
+    this.#armPrekeyTimer();
+    const current = upkept.prekeys.signed[0];
+    if (current === undefined || this.#publishedSignedPrekey === current.id) return;
+    const signedPrekey = { id: current.id, key: current.publicKey, sig: current.sig };
+    try {
+      await this.#conn.request({ type: 'prekeys.publish', channel: this.id, signedPrekey, oneTimePrekeys: [] });
+      this.#publishedSignedPrekey = current.id;
+    } catch {
+      // Offline or refused: the next sync publishes it again.
+    }
+  }
+
+  #armPrekeyTimer(): void {
+    if (this.#prekeyTimer !== undefined) this.#prekeySchedule.clearTimeout(this.#prekeyTimer);
+    this.#prekeyTimer = undefined;
+    const s = this.#prekeySchedule;
+    const deadline = nextPrekeyDeadline(this.#record.group.prekeys, s.everyMs, s.graceMs);
+    if (deadline === undefined || this.#closed) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - s.now()));
+    this.#prekeyTimer = s.setTimeout(() => {
+      this.#prekeyTimer = undefined;
+      void this.#mutex.run(() => this.#upkeepPrekeys()).catch(() => undefined);
+    }, delay);
+  }
+
   #subscribeOnce(): void {
     if (this.#unsubscribe !== undefined || this.#closed) return;
     this.#unsubscribe = this.#conn.subscribe(this.id, {
@@ -702,17 +751,4 @@ export class ChannelClient {
 /** Fingerprints compare without their spacing. */
 function normaliseFingerprint(f: string | undefined): string {
   return (f ?? '').replace(/\s+/g, '');
-}
-
-/**
- * A new member's first prekeys: a signed prekey and one-time prekeys, saved (through `save`)
- * before they are published, so the relay never hands out a key this member does not hold.
- */
-export async function publishFirstPrekeys(conn: RelayConnection, record: ChannelRecord, save: (record: ChannelRecord) => Promise<void>): Promise<ChannelRecord> {
-  const rotated = await rotateSignedPrekey(record.group.prekeys, record.group.self, record.channel);
-  const otks = await addOneTimePrekeys(rotated.state, PREKEY_TARGET);
-  const next = { ...record, group: { ...record.group, prekeys: otks.state } };
-  await save(next);
-  await conn.request({ type: 'prekeys.publish', channel: record.channel, signedPrekey: rotated.published, oneTimePrekeys: otks.published });
-  return next;
 }

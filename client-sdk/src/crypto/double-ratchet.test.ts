@@ -28,7 +28,7 @@ interface Wire {
 
 async function member(): Promise<{ keys: MemberKeys; prekeys: PrekeyState; bundle: PrekeyBundle }> {
   const keys = await generateMemberKeys();
-  const spk = await rotateSignedPrekey(createPrekeyState(), keys, channel);
+  const spk = await rotateSignedPrekey(createPrekeyState(), keys, channel, Date.now());
   const otk = await addOneTimePrekeys(spk.state, 2);
   return {
     keys,

@@ -423,6 +423,10 @@ export class ChannelClient {
       for (const member of recipientsNeedingSession(group, recipients)) {
         const bundle = await this.#conn.request({ type: 'prekeys.fetch', channel: this.id, member }, signal ? { signal } : {});
         group = await startSession(group, bundle, this.#record.log.members[member]!.signKey);
+        if (bundle.oneTimePrekey === null) {
+          // Still usable, but the session's first chain rests on the signed prekey alone until the peer answers.
+          this.#alarm({ code: 'one_time_prekey_missing', message: 'the relay handed out a bundle without a one-time prekey (stripped, or the member ran out): this session’s first messages have weaker forward secrecy', member });
+        }
       }
       const plaintext = encodeContent(content);
       const log = this.#record.log;

@@ -188,7 +188,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       },
     };
 
-    const feed = new FormalFeed(db);
+    const feed = new FormalFeed(db, metrics);
     const listener = new NotifyListener(databaseUrl, {
       advanced: (channel, seq) => {
         messages.advanced(channel, seq);

@@ -1,4 +1,4 @@
-import { MAX_REMEMBERED_RECEIPTS, forgetPeer, recordReceipt, rememberDelivered } from '../crypto/group-state.js';
+import { MAX_REMEMBERED_RECEIPTS, expireSkippedKeysByAge, forgetPeer, nextSkippedKeyDeadline, recordReceipt, rememberDelivered } from '../crypto/group-state.js';
 import { windowGet, windowSet } from '../crypto/seq-window.js';
 import { openGroupMessage, recipientsNeedingSession, sealGroupMessage, startSession } from '../crypto/group-message.js';
 import { addOneTimePrekeys, nextPrekeyDeadline, unusedOneTimePrekeys } from '../crypto/prekeys.js';
@@ -116,8 +116,9 @@ export class ChannelClient {
   /** Refused entries already reported, so each raises one alarm. */
   readonly #refused = new Set<string>();
   #unsubscribe: (() => void) | undefined;
-  readonly #prekeySchedule: PrekeySchedule;
-  #prekeyTimer: unknown;
+  /** The clock, and when signed prekeys rotate: key upkeep (prekeys, skipped-key expiry) runs on it. */
+  readonly #schedule: PrekeySchedule;
+  #upkeepTimer: unknown;
   /** The signed prekey id the relay confirmed holding, since this client started. */
   #publishedSignedPrekey: number | undefined;
   #closed = false;
@@ -126,11 +127,11 @@ export class ChannelClient {
   readonly disclosure: DisclosureDesk;
 
   /** @internal Use `convene` or `join`. */
-  constructor(conn: RelayConnection, store: KeyStore, record: ChannelRecord, prekeySchedule: PrekeySchedule) {
+  constructor(conn: RelayConnection, store: KeyStore, record: ChannelRecord, schedule: PrekeySchedule) {
     this.#conn = conn;
     this.#store = store;
     this.#record = record;
-    this.#prekeySchedule = prekeySchedule;
+    this.#schedule = schedule;
     this.disclosure = new DisclosureDesk(conn, {
       channel: record.channel,
       signSecret: record.group.self.signSecret,
@@ -399,7 +400,7 @@ export class ChannelClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe?.();
-    if (this.#prekeyTimer !== undefined) this.#prekeySchedule.clearTimeout(this.#prekeyTimer);
+    if (this.#upkeepTimer !== undefined) this.#schedule.clearTimeout(this.#upkeepTimer);
     await this.#conn.close(signal);
   }
 
@@ -514,7 +515,9 @@ export class ChannelClient {
         this.#alarm({ ...refusal, member: frame.from, seq: frame.seq });
         return false;
       }
-      this.#record = { ...this.#record, group: result.state, lastSeq };
+      // Skipped keys this message made are stamped now, and those past their age deleted.
+      this.#record = { ...this.#record, group: expireSkippedKeysByAge(result.state, this.#schedule.now()), lastSeq };
+      this.#armUpkeepTimer();
       await this.#replenishPrekeys();
       let content: MessageContent;
       try {
@@ -621,10 +624,10 @@ export class ChannelClient {
     if (record.log.members[self]?.role === 'party') {
       // An observer made a party publishes its first prekeys, so parties can start sessions with it.
       if (this.#record.group.prekeys.signed.length === 0) {
-        this.#record = await publishFirstPrekeys(this.#conn, this.#record, (r) => saveRecord(this.#store, r), this.#prekeySchedule.now());
+        this.#record = await publishFirstPrekeys(this.#conn, this.#record, (r) => saveRecord(this.#store, r), this.#schedule.now());
         this.#publishedSignedPrekey = this.#record.group.prekeys.signed[0]?.id;
       }
-      await this.#upkeepPrekeys();
+      await this.#upkeep();
       this.#subscribeOnce();
     }
     if (result.applied.length > 0 || pendingSeats.length > 0) this.#events.emit('group', this.group());
@@ -684,21 +687,23 @@ export class ChannelClient {
   }
 
   /**
-   * Rotates the signed prekey when it is due, deletes retired ones past their grace period, and
-   * (re)publishes the current one if the relay has not confirmed it since this client started
-   * (a rotation whose publish failed, or a crash between save and publish). Runs on every sync
-   * (connecting, group changes, `refreshGroup`) and on a timer set for the next deadline.
+   * Key upkeep: rotates the signed prekey when it is due, deletes retired ones past their grace
+   * period and skipped message keys past their age, and (re)publishes the current signed prekey
+   * if the relay has not confirmed it since this client started (a rotation whose publish failed,
+   * or a crash between save and publish). Runs on every sync (connecting, group changes,
+   * `refreshGroup`) and on a timer set for the next deadline.
    */
-  async #upkeepPrekeys(): Promise<void> {
+  async #upkeep(): Promise<void> {
     if (this.#closed || this.#record.log.members[this.memberKey]?.role !== 'party') return;
-    const before = this.#record.group.prekeys;
-    const upkept = await upkeepPrekeys(before, this.#record.group.self, this.id, this.#prekeySchedule);
-    if (upkept.prekeys !== before) {
-      this.#record = { ...this.#record, group: { ...this.#record.group, prekeys: upkept.prekeys } };
+    const before = this.#record.group;
+    const upkept = await upkeepPrekeys(before.prekeys, before.self, this.id, this.#schedule);
+    const group = expireSkippedKeysByAge(upkept.prekeys === before.prekeys ? before : { ...before, prekeys: upkept.prekeys }, this.#schedule.now());
+    if (group !== before) {
+      this.#record = { ...this.#record, group };
       await this.#save(); // saved before it is published: a key the relay hands out is always one we hold
     }
-    this.#armPrekeyTimer();
-    const current = upkept.prekeys.signed[0];
+    this.#armUpkeepTimer();
+    const current = group.prekeys.signed[0];
     if (current === undefined || this.#publishedSignedPrekey === current.id) return;
     const signedPrekey = { id: current.id, key: current.publicKey, sig: current.sig };
     try {
@@ -709,16 +714,17 @@ export class ChannelClient {
     }
   }
 
-  #armPrekeyTimer(): void {
-    if (this.#prekeyTimer !== undefined) this.#prekeySchedule.clearTimeout(this.#prekeyTimer);
-    this.#prekeyTimer = undefined;
-    const s = this.#prekeySchedule;
-    const deadline = nextPrekeyDeadline(this.#record.group.prekeys, s.everyMs, s.graceMs);
-    if (deadline === undefined || this.#closed) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - s.now()));
-    this.#prekeyTimer = s.setTimeout(() => {
-      this.#prekeyTimer = undefined;
-      void this.#mutex.run(() => this.#upkeepPrekeys()).catch(() => undefined);
+  #armUpkeepTimer(): void {
+    if (this.#upkeepTimer !== undefined) this.#schedule.clearTimeout(this.#upkeepTimer);
+    this.#upkeepTimer = undefined;
+    const s = this.#schedule;
+    const group = this.#record.group;
+    const deadlines = [nextPrekeyDeadline(group.prekeys, s.everyMs, s.graceMs), nextSkippedKeyDeadline(group)].flatMap((d) => d ?? []);
+    if (deadlines.length === 0 || this.#closed) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...deadlines) - s.now()));
+    this.#upkeepTimer = s.setTimeout(() => {
+      this.#upkeepTimer = undefined;
+      void this.#mutex.run(() => this.#upkeep()).catch(() => undefined);
     }, delay);
   }
 

@@ -52,7 +52,10 @@ export {
 export {
   MAX_COUNTER,
   MAX_SKIP,
+  SKIPPED_KEY_LIFETIME,
+  SKIPPED_KEY_MAX_AGE_MS,
   canSend,
+  expireSkippedKeys,
   initRatchetInitiator,
   initRatchetResponder,
   ratchetDecrypt,

@@ -64,7 +64,7 @@ export interface SdkReport {
 
 async function party(channel: string): Promise<GroupState> {
   const self = await generateMemberKeys();
-  const spk = await rotateSignedPrekey(createPrekeyState(), self, channel);
+  const spk = await rotateSignedPrekey(createPrekeyState(), self, channel, Date.now());
   const otk = await addOneTimePrekeys(spk.state, 4);
   return createGroupState({ channel, self, prekeys: otk.state });
 }

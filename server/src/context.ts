@@ -4,6 +4,7 @@ import type { Db } from './db/connect.js';
 import type { Hub } from './delivery/hub.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { PrekeyFetchLimiter } from './prekey-fetch-limit.js';
 import type { ChannelCache } from './store/channel-cache.js';
 import type { CursorStore } from './store/cursors.js';
 import type { MessageLog } from './store/message-log.js';
@@ -21,6 +22,8 @@ export interface RelayContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly connections: ConnectionRegistry;
+  /** Per (channel, member) bound on prekey fetches, so no member drains another's one-time prekeys. */
+  readonly prekeyFetches: PrekeyFetchLimiter;
   /** Invalidates a channel's roster here and on every other node, and cuts ended memberships. */
   rosterChanged(channelText: string): Promise<void>;
 }

@@ -61,6 +61,11 @@ export class Metrics {
     labelNames: ['version', 'nodejs'],
     registers: [this.registry],
   });
+  readonly formalFeedBufferedPeak = new Gauge({
+    name: 'backchannel_formal_feed_buffered_bytes_peak',
+    help: 'Most bytes one public formal-feed socket held unsent since the relay started (bounded by the feed\'s high-water mark plus one record)',
+    registers: [this.registry],
+  });
   readonly httpRateLimited = new Counter({ name: 'backchannel_http_rate_limited_total', help: 'HTTP requests refused with 429 by the per-address rate limit', registers: [this.registry] });
   /** Counts queued messages; set by the relay once its database is open, sampled at scrapes. */
   queueDepthSource: (() => Promise<number>) | undefined;

@@ -29,6 +29,7 @@ import { NotifyListener, ROSTER_NOTIFY_CHANNEL } from './delivery/notify-listene
 import { httpHandler, listen, metricsServer, type RouteHandler } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { PrekeyFetchLimiter } from './prekey-fetch-limit.js';
 import { ChannelCache } from './store/channel-cache.js';
 import { CursorStore } from './store/cursors.js';
 import { MessageLog } from './store/message-log.js';
@@ -177,6 +178,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       logger,
       metrics,
       connections,
+      prekeyFetches: new PrekeyFetchLimiter(),
       async rosterChanged(channelText) {
         // Synchronously, before any await: a request that follows the answer must see the change.
         cache.invalidate(channelText);
@@ -186,7 +188,7 @@ export async function startRelay(config: Config, options: RelayOptions = {}): Pr
       },
     };
 
-    const feed = new FormalFeed(db);
+    const feed = new FormalFeed(db, metrics);
     const listener = new NotifyListener(databaseUrl, {
       advanced: (channel, seq) => {
         messages.advanced(channel, seq);

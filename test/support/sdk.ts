@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { BackchannelError, MemoryKeyStore, convene, join, type ChannelAlarm, type ChannelClient, type ChannelMessage, type CharterInput, type KeyStore, type WebSocketConstructor } from '@backchannel/client-sdk';
+import { BackchannelError, MemoryKeyStore, convene, join, type ChannelAlarm, type ChannelClient, type ChannelMessage, type CharterInput, type ClientOptions, type KeyStore, type WebSocketConstructor } from '@backchannel/client-sdk';
 
 /** Platform pieces for the SDK in Node 20 (no global WebSocket). */
 export const nodePlatform = { WebSocket: WebSocket as unknown as WebSocketConstructor };
@@ -43,14 +43,21 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
 /**
  * The whole SDK flow: a host convenes, `n` founding parties join by invitation and approve each
  * other (comparing fingerprints), and every party sees every other in its verified group state.
+ * `options(i)` adds join options of party `i` (its platform pieces, its prekey rotation).
  */
-export async function convenedChannel(relay: string, n: number, charter: CharterInput = {}): Promise<{ host: ChannelClient; parties: Party[] }> {
+export async function convenedChannel(
+  relay: string,
+  n: number,
+  charter: CharterInput = {},
+  options: (i: number) => Pick<ClientOptions, 'platform' | 'prekeyRotation'> = () => ({}),
+): Promise<{ host: ChannelClient; parties: Party[] }> {
   const host = await convene({ relay, store: new MemoryKeyStore(), platform: nodePlatform, charter });
   const parties: Party[] = [];
   for (let i = 0; i < n; i++) {
     const link = await host.invite();
     const store = new MemoryKeyStore();
-    parties.push(observe(await join({ invite: link, store, platform: nodePlatform }), store));
+    const extra = options(i);
+    parties.push(observe(await join({ invite: link, store, ...extra, platform: { ...nodePlatform, ...extra.platform } }), store));
   }
   for (const a of parties) for (const b of parties) if (a !== b) await a.client.approve(b.client.memberKey, { fingerprint: await b.client.myFingerprint() });
   for (const p of parties) {

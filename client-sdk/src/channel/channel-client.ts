@@ -1,7 +1,7 @@
-import { MAX_REMEMBERED_RECEIPTS, forgetPeer, recordReceipt, rememberDelivered } from '../crypto/group-state.js';
+import { MAX_REMEMBERED_RECEIPTS, expireSkippedKeysByAge, forgetPeer, nextSkippedKeyDeadline, recordReceipt, rememberDelivered } from '../crypto/group-state.js';
 import { windowGet, windowSet } from '../crypto/seq-window.js';
 import { openGroupMessage, recipientsNeedingSession, sealGroupMessage, startSession } from '../crypto/group-message.js';
-import { addOneTimePrekeys, rotateSignedPrekey, unusedOneTimePrekeys } from '../crypto/prekeys.js';
+import { addOneTimePrekeys, nextPrekeyDeadline, unusedOneTimePrekeys } from '../crypto/prekeys.js';
 import { memberFingerprint, safetyNumber } from '../crypto/safety-number.js';
 import { signCheckpoint, signGrant } from '../crypto/signatures.js';
 import { verifyLog } from '../formal/verify.js';
@@ -19,12 +19,12 @@ import { Emitter } from './emitter.js';
 import { admissionFor, applyEntries, catchUp, proposeChange, verifyPending, type PendingMember, type SyncResult } from './group-sync.js';
 import { encodeInviteLink } from './invite-link.js';
 import { Mutex } from './mutex.js';
+import { PREKEY_LOW, PREKEY_TARGET, publishFirstPrekeys, upkeepPrekeys, type PrekeySchedule } from './prekey-schedule.js';
 import { openPurpose, sealPurpose } from './purpose.js';
 import type { CharterInput } from './lifecycle.js';
 
-/** One-time prekeys kept published; replenished when fewer remain. */
-const PREKEY_TARGET = 40;
-const PREKEY_LOW = 10;
+/** Longest delay a platform timer takes (2^31 - 1 ms); a later deadline is checked again then. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** A message the application receives: authenticated as from `from`, and seen once only. */
 export interface ChannelMessage {
@@ -117,16 +117,22 @@ export class ChannelClient {
   /** Refused entries already reported, so each raises one alarm. */
   readonly #refused = new Set<string>();
   #unsubscribe: (() => void) | undefined;
+  /** The clock, and when signed prekeys rotate: key upkeep (prekeys, skipped-key expiry) runs on it. */
+  readonly #schedule: PrekeySchedule;
+  #upkeepTimer: unknown;
+  /** The signed prekey id the relay confirmed holding, since this client started. */
+  #publishedSignedPrekey: number | undefined;
   #closed = false;
   #ended = false;
   /** Staged disclosure: propose, consent, veto, withdraw, publish. */
   readonly disclosure: DisclosureDesk;
 
   /** @internal Use `convene` or `join`. */
-  constructor(conn: RelayConnection, store: KeyStore, record: ChannelRecord) {
+  constructor(conn: RelayConnection, store: KeyStore, record: ChannelRecord, schedule: PrekeySchedule) {
     this.#conn = conn;
     this.#store = store;
     this.#record = record;
+    this.#schedule = schedule;
     this.disclosure = new DisclosureDesk(conn, {
       channel: record.channel,
       signSecret: record.group.self.signSecret,
@@ -431,6 +437,7 @@ export class ChannelClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe?.();
+    if (this.#upkeepTimer !== undefined) this.#schedule.clearTimeout(this.#upkeepTimer);
     await this.#conn.close(signal);
   }
 
@@ -454,6 +461,10 @@ export class ChannelClient {
       for (const member of recipientsNeedingSession(group, recipients)) {
         const bundle = await this.#conn.request({ type: 'prekeys.fetch', channel: this.id, member }, signal ? { signal } : {});
         group = await startSession(group, bundle, this.#record.log.members[member]!.signKey);
+        if (bundle.oneTimePrekey === null) {
+          // Still usable, but the session's first chain rests on the signed prekey alone until the peer answers.
+          this.#alarm({ code: 'one_time_prekey_missing', message: 'the relay handed out a bundle without a one-time prekey (stripped, or the member ran out): this session’s first messages have weaker forward secrecy', member });
+        }
       }
       const plaintext = encodeContent(content);
       const log = this.#record.log;
@@ -541,7 +552,9 @@ export class ChannelClient {
         this.#alarm({ ...refusal, member: frame.from, seq: frame.seq });
         return false;
       }
-      this.#record = { ...this.#record, group: result.state, lastSeq };
+      // Skipped keys this message made are stamped now, and those past their age deleted.
+      this.#record = { ...this.#record, group: expireSkippedKeysByAge(result.state, this.#schedule.now()), lastSeq };
+      this.#armUpkeepTimer();
       await this.#replenishPrekeys();
       let content: MessageContent;
       try {
@@ -647,7 +660,11 @@ export class ChannelClient {
     }
     if (record.log.members[self]?.role === 'party') {
       // An observer made a party publishes its first prekeys, so parties can start sessions with it.
-      if (this.#record.group.prekeys.signed.length === 0) this.#record = await publishFirstPrekeys(this.#conn, this.#record, (r) => saveRecord(this.#store, r));
+      if (this.#record.group.prekeys.signed.length === 0) {
+        this.#record = await publishFirstPrekeys(this.#conn, this.#record, (r) => saveRecord(this.#store, r), this.#schedule.now());
+        this.#publishedSignedPrekey = this.#record.group.prekeys.signed[0]?.id;
+      }
+      await this.#upkeep();
       this.#subscribeOnce();
     }
     if (result.applied.length > 0 || pendingSeats.length > 0) this.#events.emit('group', this.group());
@@ -706,6 +723,48 @@ export class ChannelClient {
     ).catch(() => undefined);
   }
 
+  /**
+   * Key upkeep: rotates the signed prekey when it is due, deletes retired ones past their grace
+   * period and skipped message keys past their age, and (re)publishes the current signed prekey
+   * if the relay has not confirmed it since this client started (a rotation whose publish failed,
+   * or a crash between save and publish). Runs on every sync (connecting, group changes,
+   * `refreshGroup`) and on a timer set for the next deadline.
+   */
+  async #upkeep(): Promise<void> {
+    if (this.#closed || this.#record.log.members[this.memberKey]?.role !== 'party') return;
+    const before = this.#record.group;
+    const upkept = await upkeepPrekeys(before.prekeys, before.self, this.id, this.#schedule);
+    const group = expireSkippedKeysByAge(upkept.prekeys === before.prekeys ? before : { ...before, prekeys: upkept.prekeys }, this.#schedule.now());
+    if (group !== before) {
+      this.#record = { ...this.#record, group };
+      await this.#save(); // saved before it is published: a key the relay hands out is always one we hold
+    }
+    this.#armUpkeepTimer();
+    const current = group.prekeys.signed[0];
+    if (current === undefined || this.#publishedSignedPrekey === current.id) return;
+    const signedPrekey = { id: current.id, key: current.publicKey, sig: current.sig };
+    try {
+      await this.#conn.request({ type: 'prekeys.publish', channel: this.id, signedPrekey, oneTimePrekeys: [] });
+      this.#publishedSignedPrekey = current.id;
+    } catch {
+      // Offline or refused: the next sync publishes it again.
+    }
+  }
+
+  #armUpkeepTimer(): void {
+    if (this.#upkeepTimer !== undefined) this.#schedule.clearTimeout(this.#upkeepTimer);
+    this.#upkeepTimer = undefined;
+    const s = this.#schedule;
+    const group = this.#record.group;
+    const deadlines = [nextPrekeyDeadline(group.prekeys, s.everyMs, s.graceMs), nextSkippedKeyDeadline(group)].flatMap((d) => d ?? []);
+    if (deadlines.length === 0 || this.#closed) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...deadlines) - s.now()));
+    this.#upkeepTimer = s.setTimeout(() => {
+      this.#upkeepTimer = undefined;
+      void this.#mutex.run(() => this.#upkeep()).catch(() => undefined);
+    }, delay);
+  }
+
   #subscribeOnce(): void {
     if (this.#unsubscribe !== undefined || this.#closed) return;
     this.#unsubscribe = this.#conn.subscribe(this.id, {
@@ -739,17 +798,4 @@ export class ChannelClient {
 /** Fingerprints compare without their spacing. */
 function normaliseFingerprint(f: string | undefined): string {
   return (f ?? '').replace(/\s+/g, '');
-}
-
-/**
- * A new member's first prekeys: a signed prekey and one-time prekeys, saved (through `save`)
- * before they are published, so the relay never hands out a key this member does not hold.
- */
-export async function publishFirstPrekeys(conn: RelayConnection, record: ChannelRecord, save: (record: ChannelRecord) => Promise<void>): Promise<ChannelRecord> {
-  const rotated = await rotateSignedPrekey(record.group.prekeys, record.group.self, record.channel);
-  const otks = await addOneTimePrekeys(rotated.state, PREKEY_TARGET);
-  const next = { ...record, group: { ...record.group, prekeys: otks.state } };
-  await save(next);
-  await conn.request({ type: 'prekeys.publish', channel: record.channel, signedPrekey: rotated.published, oneTimePrekeys: otks.published });
-  return next;
 }

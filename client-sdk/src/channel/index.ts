@@ -1,6 +1,7 @@
 export { ChannelClient, type ChannelAlarm, type ChannelEvents, type ChannelMessage, type GroupView, type Sent } from './channel-client.js';
 export { convene, join, reopen, type CharterInput, type ClientOptions } from './lifecycle.js';
 export type { PendingMember } from './group-sync.js';
+export { DEFAULT_PREKEY_ROTATION, type PrekeyRotation } from './prekey-schedule.js';
 export { decodeInviteLink, encodeInviteLink, type InviteLink } from './invite-link.js';
 export type { Draft, MessageContent } from './content.js';
 export { DisclosureDesk, type DisclosureState, type ReviewedItem } from './disclosure-desk.js';

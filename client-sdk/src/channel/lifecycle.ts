@@ -9,11 +9,12 @@ import { z } from 'zod';
 import { sodium, sodiumReady } from '../sodium.js';
 import { RelayConnection } from '../transport/relay-connection.js';
 import type { Platform } from '../transport/platform.js';
-import { ChannelClient, publishFirstPrekeys } from './channel-client.js';
+import { ChannelClient } from './channel-client.js';
 import { loadRecord, saveRecord, type ChannelRecord } from './channel-record.js';
 import { decodeInviteLink } from './invite-link.js';
 import { newPurposeKey, sealPurpose } from './purpose.js';
 import { catchUp } from './group-sync.js';
+import { prekeySchedule, publishFirstPrekeys, type PrekeyRotation } from './prekey-schedule.js';
 
 /** What every entry point needs: where the relay is, where secrets live, platform pieces. */
 export interface ClientOptions {
@@ -22,6 +23,8 @@ export interface ClientOptions {
   /** Platform pieces; in Node < 22 pass `{ WebSocket }` from the `ws` package. */
   readonly platform?: Partial<Platform>;
   readonly requestTimeoutMs?: number;
+  /** When the signed prekey rotates and how long a retired one is kept (default: weekly, a week); the clock is `platform.now`. */
+  readonly prekeyRotation?: PrekeyRotation;
   readonly signal?: AbortSignal;
 }
 
@@ -58,6 +61,7 @@ function newRecord(fields: Pick<ChannelRecord, 'relay' | 'channel' | 'role' | 'g
  * signs the genesis of the channel's group log; its hash is the channel's fingerprint.
  */
 export async function convene(options: ClientOptions & { relay: string; charter?: CharterInput }): Promise<ChannelClient> {
+  const schedule = prekeySchedule(options.prekeyRotation, options.platform);
   await sodiumReady();
   const keys = await generateMemberKeys();
   const purposeKey = newPurposeKey();
@@ -83,7 +87,7 @@ export async function convene(options: ClientOptions & { relay: string; charter?
     purposeKey,
   });
   await saveRecord(options.store, record);
-  const client = new ChannelClient(conn, options.store, record);
+  const client = new ChannelClient(conn, options.store, record, schedule);
   await client.start(options.signal);
   return client;
 }
@@ -95,6 +99,7 @@ export async function convene(options: ClientOptions & { relay: string; charter?
  * (or `whenActive()`), and tell the parties `myFingerprint()` out of band.
  */
 export async function join(options: ClientOptions & { invite: string }): Promise<ChannelClient> {
+  const schedule = prekeySchedule(options.prekeyRotation, options.platform);
   await sodiumReady();
   const invite = decodeInviteLink(options.invite);
   const keys = await generateMemberKeys();
@@ -128,19 +133,20 @@ export async function join(options: ClientOptions & { invite: string }): Promise
   if (caught.record.log.epoch < invite.at.epoch) throw new BackchannelError('integrity_group', 'the relay withholds the group log the invitation was issued at');
   // A member admitted after the channel opened takes each sender's counter from its first message.
   let record: ChannelRecord = { ...caught.record, group: { ...caught.record.group, adoptNewSenders: partiesOf(caught.record.log).length > 0 } };
-  if (invite.role === 'party') record = await publishFirstPrekeys(conn, record, (r) => saveRecord(options.store, r));
+  if (invite.role === 'party') record = await publishFirstPrekeys(conn, record, (r) => saveRecord(options.store, r), schedule.now());
   else await saveRecord(options.store, record);
-  const client = new ChannelClient(conn, options.store, record);
+  const client = new ChannelClient(conn, options.store, record, schedule);
   await client.start(options.signal);
   return client;
 }
 /** Reopens a channel this store already holds (after a restart): resumes delivery and re-sends. */
 export async function reopen(options: ClientOptions & { channel: string }): Promise<ChannelClient> {
+  const schedule = prekeySchedule(options.prekeyRotation, options.platform);
   await sodiumReady();
   const record = await loadRecord(options.store, options.channel);
   if (record === undefined) throw new BackchannelError('channel_not_found', 'this store holds no such channel');
   const conn = connection(record.relay, record.group.self, options);
-  const client = new ChannelClient(conn, options.store, record);
+  const client = new ChannelClient(conn, options.store, record, schedule);
   await client.start(options.signal);
   return client;
 }

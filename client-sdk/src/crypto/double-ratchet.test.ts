@@ -6,6 +6,8 @@ import {
   MAX_SKIP,
   RATCHET_NONCE_BYTES,
   SKIPPED_KEY_LIFETIME,
+  SKIPPED_KEY_MAX_AGE_MS,
+  expireSkippedKeys,
   initRatchetInitiator,
   initRatchetResponder,
   ratchetDecrypt,
@@ -28,7 +30,7 @@ interface Wire {
 
 async function member(): Promise<{ keys: MemberKeys; prekeys: PrekeyState; bundle: PrekeyBundle }> {
   const keys = await generateMemberKeys();
-  const spk = await rotateSignedPrekey(createPrekeyState(), keys, channel);
+  const spk = await rotateSignedPrekey(createPrekeyState(), keys, channel, Date.now());
   const otk = await addOneTimePrekeys(spk.state, 2);
   return {
     keys,
@@ -274,5 +276,28 @@ describe('Double Ratchet', () => {
     bob = recv(bob, more.wire).state;
     expect(bob.skipped).toEqual({});
     expect(code(() => recv(bob, held[1]!))).toBe('integrity_replay');
+  });
+
+  it('deletes a skipped key SKIPPED_KEY_MAX_AGE_MS after it was stored, however quiet the session; until then it opens', async () => {
+    let { alice, bob } = await pair();
+    const held: Wire[] = [];
+    for (const i of [0, 1]) {
+      const out = send(alice, `held back ${i}`);
+      alice = out.state;
+      held.push(out.wire);
+    }
+    const after = send(alice, 'read first');
+    const t0 = 1_700_000_000_000;
+    bob = expireSkippedKeys(recv(bob, after.wire).state, t0); // stamped when stored
+    expect(Object.keys(bob.skipped)).toHaveLength(2);
+    const swept = expireSkippedKeys(bob, t0 + SKIPPED_KEY_MAX_AGE_MS - 1);
+    expect(swept).toBe(bob); // nothing due: the same state, nothing to save
+    expect(recv(swept, held[0]!).text).toBe('held back 0');
+    // No later message arrives (count-based expiry would keep the keys forever); age expires them.
+    const expired = expireSkippedKeys(bob, t0 + SKIPPED_KEY_MAX_AGE_MS);
+    expect(expired.skipped).toEqual({});
+    expect(expired.skippedTime).toEqual({});
+    expect(Object.keys(bob.skipped)).toHaveLength(2); // the input is untouched
+    for (const h of held) expect(code(() => recv(expired, h))).toBe('integrity_replay');
   });
 });

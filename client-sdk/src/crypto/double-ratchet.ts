@@ -12,7 +12,9 @@
  * that would need more than {@link MAX_SKIP} skipped keys, is refused with
  * `counter_out_of_range` before any key is derived, so a huge counter costs nothing. Stored
  * skipped keys are capped at {@link MAX_SKIP} per session (oldest evicted first) and expire
- * after {@link SKIPPED_KEY_LIFETIME} later messages.
+ * after {@link SKIPPED_KEY_LIFETIME} later messages, or {@link SKIPPED_KEY_MAX_AGE_MS} after
+ * they were stored when the caller sweeps with {@link expireSkippedKeys} (the caller's clock is
+ * an input, so the ratchet stays a pure function of its inputs).
  */
 import { BackchannelError } from '../protocol/index.js';
 import { sodium } from '../sodium.js';
@@ -26,10 +28,17 @@ export const MAX_SKIP = 1000;
 /**
  * A skipped message key is deleted once this many later messages of the session have been
  * read: a message held back longer (by the relay, or lost) can no longer be read, and a device
- * seized later holds no key for it. Counted in messages, not time, so the ratchet stays a pure
- * function of its inputs and no one who controls a clock can keep a key alive.
+ * seized later holds no key for it. Counted in messages inside the decrypt; expiry by age is a
+ * separate sweep ({@link expireSkippedKeys}) that takes the time as an argument, so the ratchet
+ * stays a pure function of its inputs.
  */
 export const SKIPPED_KEY_LIFETIME = 500;
+/**
+ * A skipped message key is also deleted this long after it was stored, however quiet the
+ * session: counting later messages alone keeps a withheld message's key forever in a session
+ * that goes silent. Time comes from the member's own clock, which the relay does not hold.
+ */
+export const SKIPPED_KEY_MAX_AGE_MS = 7 * 86_400_000;
 /** Counters at or above this value are refused (the u32 maximum is reserved). */
 export const MAX_COUNTER = 0xffff_ffff;
 /** Past peer ratchet keys remembered so a replay of an old chain is named as such. */
@@ -63,6 +72,8 @@ export interface RatchetState {
   skippedAt?: Record<string, number>;
   /** Messages read in this session (absent: 0), the clock skipped keys expire by. */
   received?: number;
+  /** For each skipped key, when {@link expireSkippedKeys} first saw it (ms since the epoch). */
+  skippedTime?: Record<string, number>;
   /** Peer ratchet keys replaced by newer ones, newest first. */
   previousTheirs: string[];
 }
@@ -131,7 +142,14 @@ function open(mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, nonceFrom:
 }
 
 function clone(state: RatchetState): RatchetState {
-  return { ...state, ours: { ...state.ours }, skipped: { ...state.skipped }, skippedAt: { ...state.skippedAt }, previousTheirs: [...state.previousTheirs] };
+  return {
+    ...state,
+    ours: { ...state.ours },
+    skipped: { ...state.skipped },
+    skippedAt: { ...state.skippedAt },
+    skippedTime: { ...state.skippedTime },
+    previousTheirs: [...state.previousTheirs],
+  };
 }
 
 /** Counts one more message read, and deletes the skipped keys that have outlived their lifetime. */
@@ -147,6 +165,31 @@ function countReceived(state: RatchetState): void {
 function forget(state: RatchetState, id: string): void {
   delete state.skipped[id];
   if (state.skippedAt) delete state.skippedAt[id];
+  if (state.skippedTime) delete state.skippedTime[id];
+}
+
+/**
+ * Expires skipped keys by age as of `now`: a key not seen before is stamped `now`, and one
+ * stamped `maxAgeMs` or more before `now` is deleted. Sweep right after every decrypt (so a key
+ * is stamped when it is stored) and on a timer. Returns `state` itself when nothing changed.
+ */
+export function expireSkippedKeys(state: RatchetState, now: number, maxAgeMs = SKIPPED_KEY_MAX_AGE_MS): RatchetState {
+  const stamps = state.skippedTime ?? {};
+  const ids = Object.keys(state.skipped);
+  if (ids.every((id) => stamps[id] !== undefined && now - stamps[id] < maxAgeMs)) return state;
+  const next = clone(state);
+  for (const id of ids) {
+    const stamp = stamps[id];
+    if (stamp === undefined) next.skippedTime![id] = now;
+    else if (now - stamp >= maxAgeMs) forget(next, id);
+  }
+  return next;
+}
+
+/** When the oldest skipped key expires by age (undefined when none is stamped). */
+export function nextSkippedKeyExpiry(state: RatchetState, maxAgeMs = SKIPPED_KEY_MAX_AGE_MS): number | undefined {
+  const stamps = Object.values(state.skippedTime ?? {});
+  return stamps.length === 0 ? undefined : Math.min(...stamps) + maxAgeMs;
 }
 
 /** Starts the initiator's ratchet from the X3DH secret and the responder's signed prekey. */

@@ -67,7 +67,7 @@ class Party {
 
 async function newParty(adoptNewSenders = false): Promise<Party> {
   const self = await generateMemberKeys();
-  const spk = await rotateSignedPrekey(createPrekeyState(), self, channel);
+  const spk = await rotateSignedPrekey(createPrekeyState(), self, channel, Date.now());
   const otk = await addOneTimePrekeys(spk.state, 10);
   return new Party(createGroupState({ channel, self, prekeys: otk.state, adoptNewSenders }));
 }

@@ -13,7 +13,7 @@ import { RECEIPT_CHAIN_GENESIS, nextReceiptChain } from './receipt-chain.js';
 import { b64, bytesOf } from './bytes.js';
 import type { MemberKeys } from './member-keys.js';
 import { createPrekeyState, type PrekeyState } from './prekeys.js';
-import type { PeerSessions } from './session.js';
+import { expirePeerSkippedKeys, nextPeerSkippedKeyExpiry, type PeerSessions } from './session.js';
 import type { ReceiptRef } from './group-payload.js';
 import { windowGet, windowSet, type SeqWindow } from './seq-window.js';
 
@@ -134,6 +134,25 @@ export function forgetPeer(state: GroupState, peer: string): GroupState {
   const sessions = { ...state.sessions };
   delete sessions[peer];
   return { ...state, sessions };
+}
+
+/**
+ * Expires, by age as of `now`, the skipped message keys of every pairwise session (see
+ * `expireSkippedKeys` in `double-ratchet.ts`); `state` itself when nothing changed.
+ */
+export function expireSkippedKeysByAge(state: GroupState, now: number): GroupState {
+  let sessions: Record<string, PeerSessions> | undefined;
+  for (const [peer, peerSessions] of Object.entries(state.sessions)) {
+    const swept = expirePeerSkippedKeys(peerSessions, now);
+    if (swept !== peerSessions) (sessions ??= { ...state.sessions })[peer] = swept;
+  }
+  return sessions === undefined ? state : { ...state, sessions };
+}
+
+/** When the first skipped message key of any session expires by age (undefined when none is kept). */
+export function nextSkippedKeyDeadline(state: GroupState): number | undefined {
+  const times = Object.values(state.sessions).flatMap((p) => nextPeerSkippedKeyExpiry(p) ?? []);
+  return times.length === 0 ? undefined : Math.min(...times);
 }
 
 /** @internal Remembers the commitment delivered at `seq`, replacing any earlier one. */

@@ -27,11 +27,17 @@ export interface PrekeyPair {
 /** A signed prekey pair with its signature, so it can be re-published unchanged. */
 export interface SignedPrekeyPair extends PrekeyPair {
   sig: string;
+  /** When it was made (ms since the epoch); absent in states saved before rotation was scheduled. */
+  createdAt?: number;
+  /** When a newer one replaced it: its grace period runs from here. */
+  retiredAt?: number;
 }
 
 /**
- * A member's prekey secrets for one channel. Old signed prekeys are kept (up to
- * {@link MAX_OLD_SIGNED_PREKEYS}) because bundles fetched before a rotation may still be in use.
+ * A member's prekey secrets for one channel. Retired signed prekeys are kept for a grace period
+ * (and at most {@link MAX_OLD_SIGNED_PREKEYS} of them) because bundles fetched before a rotation
+ * may still be in use; then their secrets are deleted, so a device seized later cannot open a
+ * first message sent to them.
  */
 export interface PrekeyState {
   signed: SignedPrekeyPair[];
@@ -40,7 +46,7 @@ export interface PrekeyState {
   nextOneTimeId: number;
 }
 
-/** Signed prekeys retained after rotation (the newest first). */
+/** Retired signed prekeys retained at most, whatever their grace period (the newest first). */
 export const MAX_OLD_SIGNED_PREKEYS = 3;
 
 const PREKEY_LABEL = label('backchannel/prekey/v1');
@@ -67,13 +73,16 @@ export function createPrekeyState(): PrekeyState {
 }
 
 /**
- * Makes a new signed prekey and returns the new state (the input is not modified) and what to
- * publish. Call on joining and periodically (e.g. weekly) for post-compromise recovery.
+ * Makes a new signed prekey at time `now` and returns the new state (the input is not modified)
+ * and what to publish; the previous ones are marked retired at `now`. Call on joining and then
+ * on a schedule (see {@link signedPrekeyDue}), and drop retired secrets with
+ * {@link dropRetiredSignedPrekeys}.
  */
 export async function rotateSignedPrekey(
   state: PrekeyState,
   keys: MemberKeys,
   channel: BytesLike,
+  now: number,
 ): Promise<{ state: PrekeyState; published: PublishedSignedPrekey }> {
   await sodiumReady();
   const id = state.nextSignedId;
@@ -82,15 +91,44 @@ export async function rotateSignedPrekey(
     signedPrekeyMessage(channel, keys.dhPublic, id, pair.publicKey),
     bytesOf(keys.signSecret, 64),
   );
-  const entry: SignedPrekeyPair = { id, publicKey: b64(pair.publicKey), secretKey: b64(pair.privateKey), sig: b64(sig) };
+  const entry: SignedPrekeyPair = { id, publicKey: b64(pair.publicKey), secretKey: b64(pair.privateKey), sig: b64(sig), createdAt: now };
+  const retired = state.signed.map((s) => (s.retiredAt === undefined ? { ...s, retiredAt: now } : s));
   return {
     state: {
       ...state,
-      signed: [entry, ...state.signed].slice(0, MAX_OLD_SIGNED_PREKEYS + 1),
+      signed: [entry, ...retired].slice(0, MAX_OLD_SIGNED_PREKEYS + 1),
       nextSignedId: id + 1,
     },
     published: { id, key: entry.publicKey, sig: b64(sig) },
   };
+}
+
+/**
+ * Whether the current signed prekey is `everyMs` old at `now` (one made before rotation was
+ * scheduled, with no creation time, is). False when there is none yet: the first is made on joining.
+ */
+export function signedPrekeyDue(state: PrekeyState, now: number, everyMs: number): boolean {
+  const current = state.signed[0];
+  if (current === undefined) return false;
+  return current.createdAt === undefined || now - current.createdAt >= everyMs;
+}
+
+/** The state without the retired signed prekeys whose grace period (`graceMs` after retirement) is over at `now`. */
+export function dropRetiredSignedPrekeys(state: PrekeyState, now: number, graceMs: number): PrekeyState {
+  const [current, ...retired] = state.signed;
+  if (current === undefined) return state;
+  const kept = retired.filter((s) => s.retiredAt === undefined || now - s.retiredAt < graceMs);
+  return kept.length === retired.length ? state : { ...state, signed: [current, ...kept] };
+}
+
+/**
+ * When the prekey state next needs attention after `now`: the current signed prekey falls due,
+ * or a retired one's grace period ends. Undefined when there is no signed prekey.
+ */
+export function nextPrekeyDeadline(state: PrekeyState, everyMs: number, graceMs: number): number | undefined {
+  const [current, ...retired] = state.signed;
+  if (current === undefined) return undefined;
+  return Math.min((current.createdAt ?? 0) + everyMs, ...retired.flatMap((s) => (s.retiredAt === undefined ? [] : [s.retiredAt + graceMs])));
 }
 
 /** Adds `count` one-time prekeys; returns the new state and what to publish. */

@@ -50,7 +50,7 @@ describe('kdf', () => {
 describe('prekeys', () => {
   it('produce protocol-shaped prekeys whose signature binds channel, member and id', async () => {
     const keys = await generateMemberKeys();
-    const r = await rotateSignedPrekey(createPrekeyState(), keys, channel);
+    const r = await rotateSignedPrekey(createPrekeyState(), keys, channel, Date.now());
     const o = await addOneTimePrekeys(r.state, 3);
     expect(SignedPrekey.safeParse(r.published).success).toBe(true);
     for (const p of o.published) expect(OneTimePrekey.safeParse(p).success).toBe(true);

@@ -23,6 +23,8 @@ import {
   ratchetEncrypt,
   ratchetForgeIncoming,
   encodeRatchetHeader,
+  expireSkippedKeys,
+  nextSkippedKeyExpiry,
   type RatchetState,
 } from './double-ratchet.js';
 import { derivePairKey, envelopeClear, openEnvelope, sealEnvelope } from './header-envelope.js';
@@ -102,6 +104,24 @@ function promote(existing: PeerSessions | undefined, session: Session, pairKey: 
     usedBaseKeys: usedBaseKey === undefined ? used : [usedBaseKey, ...used].slice(0, MAX_USED_BASE_KEYS),
     pairKey,
   };
+}
+
+/** Every session with a peer, skipped keys expired by age as of `now`; `sessions` itself when nothing changed. */
+export function expirePeerSkippedKeys(sessions: PeerSessions, now: number): PeerSessions {
+  const sweep = (s: Session): Session => {
+    const ratchet = expireSkippedKeys(s.ratchet, now);
+    return ratchet === s.ratchet ? s : { ...s, ratchet };
+  };
+  const active = sweep(sessions.active);
+  const previous = sessions.previous.map(sweep);
+  if (active === sessions.active && previous.every((s, i) => s === sessions.previous[i])) return sessions;
+  return { ...sessions, active, previous };
+}
+
+/** When the first skipped key of any session with a peer expires by age. */
+export function nextPeerSkippedKeyExpiry(sessions: PeerSessions): number | undefined {
+  const times = [sessions.active, ...sessions.previous].flatMap((s) => nextSkippedKeyExpiry(s.ratchet) ?? []);
+  return times.length === 0 ? undefined : Math.min(...times);
 }
 
 /** True when a message can be sent to this peer now (else start a session from its bundle). */

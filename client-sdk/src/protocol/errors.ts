@@ -64,6 +64,7 @@ export const ERROR_CODES = [
   'integrity_roster',
   'integrity_group',
   'decrypt_failed',
+  'one_time_prekey_missing',
   'counter_out_of_range',
   'key_changed',
   'not_verified',

@@ -12,6 +12,11 @@ export const LIMITS = {
   maxOneTimePrekeysPerUpload: 100,
   /** One-time prekeys the relay keeps per member key. */
   maxOneTimePrekeysStored: 200,
+  /**
+   * `prekeys.fetch` a member may make in one channel: at once, as many as the channel has active
+   * members (a first send starts a session with each); then this many a minute.
+   */
+  prekeyFetchesPerMinute: 1,
   /** Messages the relay sends in one resume page before it waits for the client's ack. */
   resumePageSize: 256,
   /** Longest client message id. */

@@ -27,6 +27,18 @@ export interface Platform {
   readonly clearTimeout: (handle: unknown) => void;
 }
 
+/** The platform's clock and timers. */
+export type Clock = Pick<Platform, 'now' | 'setTimeout' | 'clearTimeout'>;
+
+/** The clock and timers of the current JavaScript environment, with any of them overridden. */
+export function defaultClock(overrides: Partial<Platform> = {}): Clock {
+  return {
+    now: overrides.now ?? (() => Date.now()),
+    setTimeout: overrides.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms)),
+    clearTimeout: overrides.clearTimeout ?? ((h) => globalThis.clearTimeout(h as ReturnType<typeof globalThis.setTimeout>)),
+  };
+}
+
 /** The platform of the current JavaScript environment; `WebSocket` must be given in Node < 22. */
 export function defaultPlatform(overrides: Partial<Platform> = {}): Platform {
   const g = globalThis as { WebSocket?: WebSocketConstructor; fetch?: FetchLike };
@@ -38,9 +50,7 @@ export function defaultPlatform(overrides: Partial<Platform> = {}): Platform {
   return {
     WebSocket,
     fetch,
-    now: overrides.now ?? (() => Date.now()),
     random: overrides.random ?? Math.random,
-    setTimeout: overrides.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms)),
-    clearTimeout: overrides.clearTimeout ?? ((h) => globalThis.clearTimeout(h as ReturnType<typeof globalThis.setTimeout>)),
+    ...defaultClock(overrides),
   };
 }

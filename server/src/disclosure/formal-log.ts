@@ -39,8 +39,10 @@ export async function appendRecord(trx: Transaction<Database>, key: RelayKeyPair
   return full;
 }
 
-/** A channel's formal records, in order (from `from` on). */
-export async function readRecords(q: Q, channel: Uint8Array, from = 0): Promise<FormalRecord[]> {
-  const rows = await q.selectFrom('formal_records').select('record').where('channel_id', '=', channel).where('idx', '>=', from).orderBy('idx').execute();
+/** A channel's formal records, in order (from `from` on; at most `limit` of them when given). */
+export async function readRecords(q: Q, channel: Uint8Array, from = 0, limit?: number): Promise<FormalRecord[]> {
+  let query = q.selectFrom('formal_records').select('record').where('channel_id', '=', channel).where('idx', '>=', from).orderBy('idx');
+  if (limit !== undefined) query = query.limit(limit);
+  const rows = await query.execute();
   return rows.map((r) => r.record as FormalRecord);
 }

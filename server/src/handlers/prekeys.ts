@@ -42,7 +42,10 @@ export async function publishPrekeys(ctx: RelayContext, conn: Connection, frame:
   conn.send({ type: 'ok', rid: frame.rid });
 }
 
-/** Hands out a member's bundle; each one-time prekey is taken (deleted) exactly once. */
+/**
+ * Hands out a member's bundle; each one-time prekey is taken (deleted) exactly once. Fetches are
+ * bounded per (channel, fetcher) (`prekey-fetch-limit.ts`).
+ */
 export async function fetchPrekeys(ctx: RelayContext, conn: Connection, frame: ClientFrameOf<'prekeys.fetch'>): Promise<void> {
   const state = await channelOf(ctx, frame.channel);
   // Only members of the verified group state may take one-time prekeys, and only of its members.
@@ -50,6 +53,10 @@ export async function fetchPrekeys(ctx: RelayContext, conn: Connection, frame: C
   const target = state.members.get(frame.member);
   if (target === undefined || target.status !== 'active') {
     throw new BackchannelError('member_not_found', 'no such member in this channel');
+  }
+  const active = [...state.members.values()].filter((m) => m.status === 'active').length;
+  if (!ctx.prekeyFetches.take(frame.channel, conn.memberText, active)) {
+    throw new BackchannelError('rate_limited', 'too many prekey fetches in this channel; try again in a minute');
   }
   const signed = await ctx.db.kysely
     .selectFrom('signed_prekeys')

@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FormalLog } from '@backchannel/client-sdk';
+import { recordHash, sodium, type FormalLog } from '@backchannel/client-sdk';
+import { toBase64Url } from '@backchannel/client-sdk/protocol';
 import { launchChromium } from '../support/chromium.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 import { convenedChannel, until, type Party } from '../support/sdk.js';
@@ -28,6 +29,8 @@ describe('the formal-record page, in a real Chromium', () => {
     await alice.client.disclosure.consent(id);
     await bob.client.disclosure.consent(id);
     await alice.client.disclosure.publish(id);
+    // Each party's client verifies the publication and co-signs the log's head.
+    await until(async () => ((await (await fetch(`${relay.url}/v1/formal/${channel}`)).json()) as FormalLog).checkpoints.length === 2);
     for (const p of parties) await p.client.close();
     await host.close();
     // Copies of the log served from elsewhere (as a leaked or mirrored file would be).
@@ -95,5 +98,17 @@ describe('the formal-record page, in a real Chromium', () => {
     const { verdict, status } = await open('tampered', `?log=${encodeURIComponent(url)}`);
     expect(verdict).toBe('invalid');
     expect(status).toMatch(/Invalid: record 0: opening of seq \d+ does not match its commitment/);
+  });
+
+  it('shows a forked copy (another record the relay signed at an index the parties co-signed) as invalid, naming the fork', async () => {
+    const log = (await (await fetch(`${relay.url}/v1/formal/${channel}`)).json()) as FormalLog;
+    const { hash: _hash, sig: _sig, ...unsigned } = { ...log.records[0]!, publishedAt: log.records[0]!.publishedAt + 1 };
+    const hash = recordHash(unsigned);
+    const forked = { ...log, records: [{ ...unsigned, hash: toBase64Url(hash), sig: toBase64Url(sodium.crypto_sign_detached(hash, relay.context.keys.record.secretKey)) }] };
+    served.set('/forked.json', JSON.stringify(forked));
+    const url = `http://127.0.0.1:${(copies.address() as AddressInfo).port}/forked.json`;
+    const { verdict, status } = await open('forked', `?log=${encodeURIComponent(url)}`);
+    expect(verdict).toBe('invalid');
+    expect(status).toMatch(/co-signed another record at 0: this log is forked from what the parties verified/);
   });
 });

@@ -60,7 +60,7 @@ describe('docs/disclosure.md', () => {
     expect(fromUrl.out).toContain('"We accept the second draft."');
     expect(fromUrl.out).toMatch(/withheld seq \d+/);
 
-    const log = (await (await fetch(url)).json()) as { records: { text?: string }[] };
+    const log = (await (await fetch(url)).json()) as { records: { text?: string; hash: string }[] };
     await writeFile(path.join(dir, 'log.json'), JSON.stringify(log));
     const { recordKey } = (await (await fetch(`${relay.url}/.well-known/backchannel.json`)).json()) as { recordKey: string };
     expect((await cli(['verify', 'log.json', '--fingerprint', fingerprint, '--key', recordKey])).code).toBe(0);
@@ -74,6 +74,15 @@ describe('docs/disclosure.md', () => {
     expect(tampered.out).toBe('invalid: record 0: the content does not match its contentHash\n');
 
     await writeFile(path.join(dir, 'record.json'), JSON.stringify((await (await fetch(`${url}/1`)).json()) as unknown));
+    // Two observers compare their copies: a prefix is consistent, another record at an index is a fork.
+    await writeFile(path.join(dir, 'prefix.json'), JSON.stringify({ ...log, records: log.records.slice(0, 1) }));
+    const prefix = await cli(['compare', 'log.json', 'prefix.json']);
+    expect([prefix.code, prefix.out]).toEqual([0, 'consistent: 1 record(s) agree; the first copy extends the other by 1 record(s)\n']);
+    const forkedHash = `${log.records[1]!.hash.startsWith('A') ? 'B' : 'A'}${log.records[1]!.hash.slice(1)}`;
+    await writeFile(path.join(dir, 'forked.json'), JSON.stringify({ ...log, records: [log.records[0], { ...log.records[1], hash: forkedHash }] }));
+    const forked = await cli(['compare', 'log.json', 'forked.json']);
+    expect([forked.code, forked.out]).toEqual([1, `diverged at record 1: ${log.records[1]!.hash} in the first copy, ${forkedHash} in the second\n`]);
+
     // A record alone cannot prove who its parties were.
     const single = await cli(['verify', 'record.json', '--fingerprint', fingerprint, '--key', recordKey]);
     expect(single.code).toBe(1);

@@ -13,7 +13,7 @@ import { freePort } from '../support/ports.js';
 import { createTestDatabase, startTestRelay } from '../support/relay.js';
 import { cli, cliProcess, tempDir } from './support/cli-process.js';
 
-const COMMANDS = ['start', 'migrate', 'keys', 'stats', 'verify'];
+const COMMANDS = ['start', 'migrate', 'keys', 'stats', 'verify', 'compare'];
 
 async function migrationNames(): Promise<string[]> {
   return (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{4}-.*\.ts$/.test(f)).map((f) => f.replace(/\.ts$/, '')).sort();

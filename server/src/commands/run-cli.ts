@@ -1,5 +1,6 @@
 import { ConfigError } from '../config.js';
 import { backupCommand, restoreCommand } from './backup.js';
+import { compareCommand } from './compare.js';
 import { EXIT, UsageError, type CliIo, type Command } from './command.js';
 import { loadEnvironment } from './env-file.js';
 import { keysCommand } from './keys.js';
@@ -13,7 +14,7 @@ import { verifyCommand } from './verify.js';
  * Every command, in help order. Later features add theirs here (one file each under
  * `commands/`): `verify` (offline formal-record verification) and `demo`.
  */
-export const COMMANDS: readonly Command[] = [startCommand, migrateCommand, keysCommand, statsCommand, backupCommand, restoreCommand, verifyCommand];
+export const COMMANDS: readonly Command[] = [startCommand, migrateCommand, keysCommand, statsCommand, backupCommand, restoreCommand, verifyCommand, compareCommand];
 
 function globalHelp(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((c) => c.name.length), 4);

@@ -3,8 +3,7 @@ import { windowGet, windowSet } from '../crypto/seq-window.js';
 import { openGroupMessage, recipientsNeedingSession, sealGroupMessage, startSession } from '../crypto/group-message.js';
 import { addOneTimePrekeys, nextPrekeyDeadline, unusedOneTimePrekeys } from '../crypto/prekeys.js';
 import { memberFingerprint, safetyNumber } from '../crypto/safety-number.js';
-import { signCheckpoint, signGrant } from '../crypto/signatures.js';
-import { verifyLog } from '../formal/verify.js';
+import { signGrant } from '../crypto/signatures.js';
 import { partiesOf } from '../group/group-log.js';
 import { invitationKeys, newInviteSecret } from '../invite.js';
 import type { KeyStore } from '../keystore/key-store.js';
@@ -16,7 +15,8 @@ import { recordKey, saveRecord, type AuthoredDraft, type ChannelRecord } from '.
 import { decodeContent, encodeContent, type Draft, type MessageContent } from './content.js';
 import { DisclosureDesk, type DisclosureState } from './disclosure-desk.js';
 import { Emitter } from './emitter.js';
-import { admissionFor, applyEntries, catchUp, proposeChange, verifyPending, type PendingMember, type SyncResult } from './group-sync.js';
+import { admissionFor, applyEntries, catchUp, proposeChange, senderStateRefusal, verifyPending, type PendingMember, type SyncResult } from './group-sync.js';
+import { cosignHead } from './formal-checkpoint.js';
 import { encodeInviteLink } from './invite-link.js';
 import { Mutex } from './mutex.js';
 import { PREKEY_LOW, PREKEY_TARGET, publishFirstPrekeys, upkeepPrekeys, type PrekeySchedule } from './prekey-schedule.js';
@@ -406,24 +406,9 @@ export class ChannelClient {
    */
   async cosignFormalLog(options: { signal?: AbortSignal } = {}): Promise<number | undefined> {
     if (this.role !== 'party') throw new BackchannelError('wrong_role', 'only parties co-sign the formal log');
-    const log = await this.#conn.getJson(`/v1/formal/${this.id}`, options.signal);
-    const result = await verifyLog(log, { fingerprint: this.fingerprint });
-    if (!result.ok) {
-      this.#alarm({ code: 'record_invalid', message: `the formal log does not verify (record ${result.index}: ${result.reason}); not co-signed` });
-      return undefined;
-    }
-    const vetoed = new Set(this.#record.vetoed ?? []);
-    const disputed = result.records.find((r) => vetoed.has(r.proposalId));
-    if (disputed !== undefined) {
-      this.#alarm({ code: 'record_invalid', message: `the formal log publishes proposal ${disputed.proposalId}, which this party vetoed; not co-signed` });
-      return undefined;
-    }
-    if (result.head === undefined) return undefined;
-    const { epoch, stateHash } = this.#record.log;
-    const statement = { channel: this.id, index: result.head.index, hash: result.head.hash, epoch, stateHash };
-    const sig = await signCheckpoint(statement, this.#record.group.self.signSecret);
-    await this.#conn.request({ type: 'formal.checkpoint', channel: this.id, index: statement.index, hash: statement.hash, epoch, stateHash, sig: toBase64Url(sig) }, options);
-    return result.head.index;
+    const outcome = await cosignHead(this.#conn, this.#record, options.signal);
+    if ('refused' in outcome) this.#alarm({ code: 'record_invalid', message: outcome.refused });
+    return 'index' in outcome ? outcome.index : undefined;
   }
 
   /** Deletes this member's local state of the channel (after leaving, say). */
@@ -547,7 +532,7 @@ export class ChannelClient {
       }
       const sentAt = result.message.group;
       if (sentAt.epoch > this.#record.log.epoch) await this.#sync();
-      const refusal = this.#checkSenderState(frame.from, sentAt);
+      const refusal = senderStateRefusal(this.#record, frame.from, sentAt);
       if (refusal !== undefined) {
         this.#alarm({ ...refusal, member: frame.from, seq: frame.seq });
         return false;
@@ -590,16 +575,6 @@ export class ChannelClient {
       });
       return true;
     });
-  }
-
-  /** Why a message sent at `sentAt` by `sender` cannot be accepted, if it cannot. */
-  #checkSenderState(sender: string, sentAt: { epoch: number; stateHash: string }): Omit<ChannelAlarm, 'member' | 'seq'> | undefined {
-    if (sentAt.epoch > this.#record.log.epoch) return { code: 'integrity_group', message: 'the sender saw group changes the relay does not show us' };
-    const known = this.#record.epochs[sentAt.epoch];
-    if (known === undefined) return { code: 'integrity_group', message: 'the sender names an epoch before we joined' };
-    if (known.stateHash !== sentAt.stateHash) return { code: 'integrity_fork', message: `the sender's group state at epoch ${sentAt.epoch} differs from ours: the relay shows us different logs` };
-    if (!known.parties.includes(sender)) return { code: 'integrity_roster', message: 'the sender was not a party at the epoch it sent at' };
-    return undefined;
   }
 
   async #onGroupPush(frame: RelayFrameOf<'group'>): Promise<void> {

@@ -29,16 +29,20 @@ interface PackResult {
 
 /** The consumer: plain TypeScript against the installed package, as the README shows it. */
 const APP = `import WebSocket from 'ws';
-import { BackchannelError, MemoryKeyStore, convene, join, type ChannelClient, type WebSocketConstructor } from '@backchannel/client-sdk';
-import { FileKeyStore } from '@backchannel/client-sdk/node';
+import { BackchannelError, MemoryKeyStore, convene, join, type ChannelClient } from '@backchannel/client-sdk';
+import { FileKeyStore, nodePlatform } from '@backchannel/client-sdk/node';
 import { ERROR_CODES, type ErrorCode } from '@backchannel/client-sdk/protocol';
 
 const relay = process.argv[2];
 if (relay === undefined) throw new Error('usage: node app.js <relay-url>');
-const platform = { WebSocket: WebSocket as unknown as WebSocketConstructor };
+// ws without casts: found by nodePlatform() itself, or handed to it.
+const platform = nodePlatform();
+const withClass = nodePlatform(WebSocket);
 
 const host = await convene({ relay, store: new MemoryKeyStore(), platform, charter: { purpose: 'Packaging check' } });
-const alice: ChannelClient = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
+const alice: ChannelClient = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform: withClass });
+// @ts-expect-error: event names are checked at compile time
+alice.on('bogus', () => undefined);
 const bob = await join({ invite: await host.invite(), store: new MemoryKeyStore(), platform });
 await alice.approve(bob.memberKey, { fingerprint: await bob.myFingerprint() });
 await bob.approve(alice.memberKey, { fingerprint: await alice.myFingerprint() });

@@ -67,7 +67,7 @@ export interface GroupView {
 }
 
 /** Events of a {@link ChannelClient}. */
-export interface ChannelEvents extends Record<string, unknown> {
+export interface ChannelEvents {
   message: ChannelMessage;
   alarm: ChannelAlarm;
   /** The verified group state changed (or pending members did). */

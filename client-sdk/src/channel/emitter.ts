@@ -1,5 +1,5 @@
 /** A minimal typed event emitter (the SDK runs in browsers: no Node `events`). */
-export class Emitter<Events extends Record<string, unknown>> {
+export class Emitter<Events extends object> {
   readonly #listeners = new Map<keyof Events, Set<(value: never) => void>>();
 
   /** Adds a listener; returns the function that removes it. */

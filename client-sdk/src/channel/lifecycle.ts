@@ -25,6 +25,11 @@ export interface ClientOptions {
   readonly requestTimeoutMs?: number;
   /** When the signed prekey rotates and how long a retired one is kept (default: weekly, a week); the clock is `platform.now`. */
   readonly prekeyRotation?: PrekeyRotation;
+  /**
+   * The bound on reaching the relay at first (default 10 s): past it the call rejects with
+   * `unavailable`, its `cause` the underlying failure, even without a `signal`.
+   */
+  readonly connectTimeoutMs?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -40,7 +45,18 @@ function connection(relay: string, keys: MemberKeys, options: ClientOptions): Re
     identity: { publicKey: fromBase64Url(keys.dhPublic)!, secretKey: fromBase64Url(keys.dhSecret)! },
     ...(options.platform ? { platform: options.platform } : {}),
     ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
   });
+}
+
+/** Runs the rest of an entry point on `conn`: if it fails, the connection is closed (at once) before the failure is passed on. */
+async function closingOnFailure<T>(conn: RelayConnection, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    await conn.close(AbortSignal.abort()).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** A fresh record around a verified group state. */
@@ -68,28 +84,30 @@ export async function convene(options: ClientOptions & { relay: string; charter?
   const charter = Charter.parse({ ...options.charter, purpose: sealPurpose(options.charter?.purpose ?? '', purposeKey) });
   const channel = toBase64Url(sodium.randombytes_buf(16));
   const conn = connection(options.relay, keys, options);
-  await conn.connect(options.signal);
-  // The genesis pins the relay's record-signing key: later keys count only through hand-overs it signed.
-  const { recordKey } = WellKnown.parse(await conn.getJson('/.well-known/backchannel.json', options.signal));
-  const host = { key: keys.dhPublic, signKey: keys.signPublic };
-  const proposal = { epoch: 0, prev: GENESIS_PREV, change: { kind: 'genesis' as const, channel, host, charter, relayKey: recordKey } };
-  const sig = await signGroupChange(statementOf(channel, proposal), keys.signSecret);
-  const genesis = { ...proposal, sigs: [{ by: keys.dhPublic, sig: toBase64Url(sig) }] };
-  const log = await applyEntry(undefined, genesis);
-  await conn.request({ type: 'channel.convene', genesis }, options.signal ? { signal: options.signal } : {});
-  const record = newRecord({
-    relay: options.relay,
-    channel,
-    role: 'host',
-    group: createGroupState({ channel, self: keys }),
-    log,
-    anchor: { epoch: 0, stateHash: log.stateHash },
-    purposeKey,
+  return closingOnFailure(conn, async () => {
+    await conn.connect(options.signal);
+    // The genesis pins the relay's record-signing key: later keys count only through hand-overs it signed.
+    const { recordKey } = WellKnown.parse(await conn.getJson('/.well-known/backchannel.json', options.signal));
+    const host = { key: keys.dhPublic, signKey: keys.signPublic };
+    const proposal = { epoch: 0, prev: GENESIS_PREV, change: { kind: 'genesis' as const, channel, host, charter, relayKey: recordKey } };
+    const sig = await signGroupChange(statementOf(channel, proposal), keys.signSecret);
+    const genesis = { ...proposal, sigs: [{ by: keys.dhPublic, sig: toBase64Url(sig) }] };
+    const log = await applyEntry(undefined, genesis);
+    await conn.request({ type: 'channel.convene', genesis }, options.signal ? { signal: options.signal } : {});
+    const record = newRecord({
+      relay: options.relay,
+      channel,
+      role: 'host',
+      group: createGroupState({ channel, self: keys }),
+      log,
+      anchor: { epoch: 0, stateHash: log.stateHash },
+      purposeKey,
+    });
+    await saveRecord(options.store, record);
+    const client = new ChannelClient(conn, options.store, record, schedule);
+    await client.start(options.signal);
+    return client;
   });
-  await saveRecord(options.store, record);
-  const client = new ChannelClient(conn, options.store, record, schedule);
-  await client.start(options.signal);
-  return client;
 }
 
 /**
@@ -105,40 +123,43 @@ export async function join(options: ClientOptions & { invite: string }): Promise
   const keys = await generateMemberKeys();
   const conn = connection(invite.relay, keys, options);
   const signal = options.signal ? { signal: options.signal } : {};
-  await conn.connect(options.signal);
-  const inviteKeys = invitationKeys(fromBase64Url(invite.secret)!);
-  const redeem = { channel: invite.channel, inviteKey: inviteKeys.publicKey, memberKey: keys.dhPublic, memberSignKey: keys.signPublic };
-  const proof = await signRedeem(redeem, inviteKeys.secretKey);
-  inviteKeys.secretKey.fill(0);
-  await conn.request({ type: 'invite.redeem', channel: invite.channel, invite: toBase64Url(inviteKeys.publicKey), signKey: keys.signPublic, proof: toBase64Url(proof) }, signal);
-  const first = await conn.request({ type: 'group.get', channel: invite.channel, from: 0 }, signal);
-  let genesis;
-  try {
-    genesis = await applyEntry(undefined, first.entries[0]);
-  } catch (cause) {
-    throw new BackchannelError('integrity_group', 'the relay served no valid genesis for this channel', { cause });
-  }
-  if (genesis.fingerprint !== invite.fingerprint || genesis.channel !== invite.channel) throw new BackchannelError('integrity_group', 'the channel’s genesis does not match the invitation’s fingerprint');
-  const bare = newRecord({
-    relay: invite.relay,
-    channel: invite.channel,
-    role: invite.role,
-    group: createGroupState({ channel: invite.channel, self: keys }),
-    log: genesis,
-    anchor: invite.at,
-    purposeKey: invite.purposeKey,
+  return closingOnFailure(conn, async () => {
+    await conn.connect(options.signal);
+    const inviteKeys = invitationKeys(fromBase64Url(invite.secret)!);
+    const redeem = { channel: invite.channel, inviteKey: inviteKeys.publicKey, memberKey: keys.dhPublic, memberSignKey: keys.signPublic };
+    const proof = await signRedeem(redeem, inviteKeys.secretKey);
+    inviteKeys.secretKey.fill(0);
+    await conn.request({ type: 'invite.redeem', channel: invite.channel, invite: toBase64Url(inviteKeys.publicKey), signKey: keys.signPublic, proof: toBase64Url(proof) }, signal);
+    const first = await conn.request({ type: 'group.get', channel: invite.channel, from: 0 }, signal);
+    let genesis;
+    try {
+      genesis = await applyEntry(undefined, first.entries[0]);
+    } catch (cause) {
+      throw new BackchannelError('integrity_group', 'the relay served no valid genesis for this channel', { cause });
+    }
+    if (genesis.fingerprint !== invite.fingerprint || genesis.channel !== invite.channel) throw new BackchannelError('integrity_group', 'the channel’s genesis does not match the invitation’s fingerprint');
+    const bare = newRecord({
+      relay: invite.relay,
+      channel: invite.channel,
+      role: invite.role,
+      group: createGroupState({ channel: invite.channel, self: keys }),
+      log: genesis,
+      anchor: invite.at,
+      purposeKey: invite.purposeKey,
+    });
+    const caught = await catchUp(conn, bare, options.signal);
+    if (caught.refused !== undefined) throw new BackchannelError('integrity_group', `the channel’s group log does not verify (${caught.refused.error.message})`, { cause: caught.refused.error });
+    if (caught.record.log.epoch < invite.at.epoch) throw new BackchannelError('integrity_group', 'the relay withholds the group log the invitation was issued at');
+    // A member admitted after the channel opened takes each sender's counter from its first message.
+    let record: ChannelRecord = { ...caught.record, group: { ...caught.record.group, adoptNewSenders: partiesOf(caught.record.log).length > 0 } };
+    if (invite.role === 'party') record = await publishFirstPrekeys(conn, record, (r) => saveRecord(options.store, r), schedule.now());
+    else await saveRecord(options.store, record);
+    const client = new ChannelClient(conn, options.store, record, schedule);
+    await client.start(options.signal);
+    return client;
   });
-  const caught = await catchUp(conn, bare, options.signal);
-  if (caught.refused !== undefined) throw new BackchannelError('integrity_group', `the channel’s group log does not verify (${caught.refused.error.message})`, { cause: caught.refused.error });
-  if (caught.record.log.epoch < invite.at.epoch) throw new BackchannelError('integrity_group', 'the relay withholds the group log the invitation was issued at');
-  // A member admitted after the channel opened takes each sender's counter from its first message.
-  let record: ChannelRecord = { ...caught.record, group: { ...caught.record.group, adoptNewSenders: partiesOf(caught.record.log).length > 0 } };
-  if (invite.role === 'party') record = await publishFirstPrekeys(conn, record, (r) => saveRecord(options.store, r), schedule.now());
-  else await saveRecord(options.store, record);
-  const client = new ChannelClient(conn, options.store, record, schedule);
-  await client.start(options.signal);
-  return client;
 }
+
 /** Reopens a channel this store already holds (after a restart): resumes delivery and re-sends. */
 export async function reopen(options: ClientOptions & { channel: string }): Promise<ChannelClient> {
   const schedule = prekeySchedule(options.prekeyRotation, options.platform);
@@ -147,7 +168,9 @@ export async function reopen(options: ClientOptions & { channel: string }): Prom
   if (record === undefined) throw new BackchannelError('channel_not_found', 'this store holds no such channel');
   const conn = connection(record.relay, record.group.self, options);
   const client = new ChannelClient(conn, options.store, record, schedule);
-  await client.start(options.signal);
-  return client;
+  return closingOnFailure(conn, async () => {
+    await client.start(options.signal);
+    return client;
+  });
 }
 

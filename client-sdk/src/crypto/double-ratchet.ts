@@ -87,7 +87,7 @@ export function encodeRatchetHeader(h: RatchetHeader): Uint8Array {
   return out;
 }
 
-/** Reads a header from `reader`; malformed input fails with `decrypt_failed`. */
+/** @internal Reads a header from `reader`; malformed input fails with `decrypt_failed`. */
 export function readRatchetHeader(reader: ByteReader): RatchetHeader {
   const dh = b64(reader.take(32));
   return { dh, pn: reader.u32(), n: reader.u32() };

@@ -52,6 +52,7 @@ export const ERROR_CODES = [
   'overloaded',
   'internal',
   // Client side (never sent by the relay)
+  'bad_argument',
   'aborted',
   'closed',
   'timeout',

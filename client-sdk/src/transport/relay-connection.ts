@@ -69,7 +69,10 @@ export interface ChannelHandlers {
 
 /** Options of {@link RelayConnection}. */
 export interface RelayConnectionOptions {
-  /** The relay's base URL, `http(s)://host:port`. */
+  /**
+   * The relay's base URL, `http(s)://host:port` (`ws(s)://` is read as `http(s)://`). Anything
+   * else throws `bad_argument` at once.
+   */
   readonly url: string;
   readonly identity: ConnectionIdentity;
   readonly platform?: Partial<Platform>;
@@ -77,6 +80,38 @@ export interface RelayConnectionOptions {
   readonly requestTimeoutMs?: number;
   /** How often an open connection pings the relay; no answer within the request timeout means reconnect. */
   readonly heartbeatMs?: number;
+  /**
+   * The bound on the **first** connect (default 10 s): a relay not reached by then fails
+   * `connect()` with `unavailable` (its `cause` the last failure seen) and closes the connection.
+   * Once open, a connection reconnects without bound.
+   */
+  readonly connectTimeoutMs?: number;
+}
+
+/** The default bound on a first connect. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Checks a relay URL; `ws(s)://` is read as `http(s)://`. */
+function relayBaseUrl(url: unknown): string {
+  const bad = (why: string): BackchannelError => new BackchannelError('bad_argument', `the relay URL ${JSON.stringify(url)} ${why}; expected http(s)://host[:port]`);
+  if (typeof url !== 'string') throw bad('is not a string');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw new BackchannelError('bad_argument', `the relay URL ${JSON.stringify(url)} is not a URL; expected http(s)://host[:port]`, { cause });
+  }
+  if (parsed.protocol === 'ws:') parsed.protocol = 'http:';
+  else if (parsed.protocol === 'wss:') parsed.protocol = 'https:';
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw bad(`has the scheme ${parsed.protocol}`);
+  return parsed.toString();
+}
+
+/** What a socket's `error` event says (`ws` gives an Error; browsers say nothing). */
+function socketError(event: unknown): Error {
+  const e = event as { error?: unknown; message?: unknown } | null;
+  if (e?.error instanceof Error) return e.error;
+  return new Error(typeof e?.message === 'string' && e.message !== '' ? e.message : 'WebSocket error');
 }
 
 interface Pending {
@@ -126,8 +161,18 @@ export class RelayConnection {
   #opened: { resolve: () => void; reject: (e: Error) => void } | undefined;
   #drainWaiters: (() => void)[] = [];
   #heartbeat: unknown;
+  readonly #base: string;
+  /** Set once the connection has been open: from then on it reconnects without bound. */
+  #everOpened = false;
+  #connectTimer: unknown;
+  /** The last reason an attempt failed, for the `cause` of a failed first connect. */
+  #lastFailure: unknown;
+  /** Whether the current socket opened (a close before that is a failed upgrade). */
+  #socketOpened = false;
 
+  /** Throws `bad_argument` for a relay URL that is not `http(s)://` (or `ws(s)://`). */
   constructor(options: RelayConnectionOptions) {
+    this.#base = relayBaseUrl(options.url);
     this.#options = options;
     this.#platform = defaultPlatform(options.platform);
   }
@@ -149,13 +194,25 @@ export class RelayConnection {
     return () => this.#pushListeners.delete(listener);
   }
 
-  /** Connects; resolves once authenticated. Later failures reconnect by themselves. */
+  /**
+   * Connects; resolves once authenticated. Later failures reconnect by themselves. A first
+   * connect that reaches no relay within `connectTimeoutMs` rejects with `unavailable` (at once
+   * for an answer that is no relay's, such as HTTP 404), and a relay refusing this member's
+   * authentication (HTTP 401 at the upgrade) with `auth_failed`; either closes the connection.
+   */
   connect(signal?: AbortSignal): Promise<void> {
     if (this.#state === 'open') return Promise.resolve();
     if (this.#state === 'closed') return Promise.reject(new BackchannelError('closed', 'connection closed'));
     return withAbort(
       new Promise<void>((resolve, reject) => {
         this.#opened = { resolve, reject };
+        if (!this.#everOpened && this.#connectTimer === undefined) {
+          const ms = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+          this.#connectTimer = this.#platform.setTimeout(() => {
+            const last = this.#lastFailure instanceof Error ? `: ${this.#lastFailure.message}` : '';
+            this.#failConnect(new BackchannelError('unavailable', `no relay reached at ${this.#base} within ${ms} ms${last}`, { cause: this.#lastFailure }), 'network_error');
+          }, ms);
+        }
         if (this.#state === 'idle') {
           this.#setState('connecting', 'connect');
           void this.#open();
@@ -207,6 +264,7 @@ export class RelayConnection {
     }
     this.#platform.clearTimeout(this.#retryTimer);
     this.#platform.clearTimeout(this.#heartbeat);
+    this.#platform.clearTimeout(this.#connectTimer);
     this.#setState('closed', 'closed_by_client');
     this.#failPending(() => true, new BackchannelError('closed', 'connection closed'));
     this.#opened?.reject(new BackchannelError('closed', 'connection closed'));
@@ -214,6 +272,21 @@ export class RelayConnection {
     const ws = this.#ws;
     this.#ws = undefined;
     ws?.close(CLOSE_CODES.normal, 'client closing');
+  }
+
+  /** A first connect that cannot succeed: close, and reject `connect()` and every request with `err`. */
+  #failConnect(err: BackchannelError, reason: StateReason): void {
+    if (this.#state === 'closed') return;
+    this.#platform.clearTimeout(this.#retryTimer);
+    this.#platform.clearTimeout(this.#heartbeat);
+    this.#platform.clearTimeout(this.#connectTimer);
+    this.#setState('closed', reason);
+    this.#failPending(() => true, err);
+    this.#opened?.reject(err);
+    this.#opened = undefined;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close(CLOSE_CODES.normal, 'client giving up');
   }
 
   #hasRetryable(): boolean {
@@ -252,28 +325,48 @@ export class RelayConnection {
   }
 
   async #open(): Promise<void> {
+    // An answer that is no relay's (HTTP 404, not a challenge): retrying will not help a first connect.
+    let notARelay = false;
     try {
       await sodiumReady();
-      const challengeUrl = new URL(AUTH_PATHS.challenge, this.#options.url).toString();
+      const challengeUrl = new URL(AUTH_PATHS.challenge, this.#base).toString();
       const res = await this.#platform.fetch(challengeUrl);
-      if (!res.ok) throw new BackchannelError('unavailable', `challenge failed with HTTP ${res.status}`);
-      const challenge = Challenge.parse(await res.json());
+      if (!res.ok) {
+        notARelay = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+        throw new BackchannelError('unavailable', `${challengeUrl} answered HTTP ${res.status}`);
+      }
+      let challenge: Challenge;
+      try {
+        challenge = Challenge.parse(await res.json());
+      } catch (cause) {
+        notARelay = true;
+        throw new BackchannelError('unavailable', `${challengeUrl} answered no Backchannel challenge`, { cause });
+      }
       const relayKey = fromBase64Url(challenge.relayKey)!;
       const nonce = fromBase64Url(challenge.nonce)!;
       const { publicKey, secretKey } = this.#options.identity;
       const proof = authProof(secretKey, relayKey, publicKey, relayKey, nonce);
-      const wsUrl = new URL(AUTH_PATHS.socket, this.#options.url);
+      const wsUrl = new URL(AUTH_PATHS.socket, this.#base);
       wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
       // The credentials travel as an offered subprotocol, not in the URL (see AUTH_SUBPROTOCOL_PREFIX).
       const credentials = authSubprotocol({ key: toBase64Url(publicKey), nonce: challenge.nonce, proof: toBase64Url(proof) });
       if (this.#state === 'closed') return;
       const ws = new this.#platform.WebSocket(wsUrl.toString(), [SUBPROTOCOL, credentials]);
       this.#ws = ws;
+      this.#socketOpened = false;
       ws.onopen = () => this.#onOpen(ws);
       ws.onmessage = (ev) => this.#onMessage(ev.data);
       ws.onclose = (ev) => this.#onClose(ws, ev.code);
-      ws.onerror = () => undefined; // onclose follows and handles it
-    } catch {
+      ws.onerror = (ev) => {
+        if (ws === this.#ws) this.#lastFailure = socketError(ev); // onclose follows and handles it
+      };
+    } catch (err) {
+      this.#lastFailure = err;
+      if (notARelay && !this.#everOpened) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.#failConnect(new BackchannelError('unavailable', `no relay at ${this.#base}: ${message}`, { cause: err }), 'network_error');
+        return;
+      }
       this.#scheduleReconnect('network_error');
     }
   }
@@ -294,6 +387,10 @@ export class RelayConnection {
 
   #onOpen(ws: WebSocketLike): void {
     if (ws !== this.#ws) return;
+    this.#everOpened = true;
+    this.#socketOpened = true;
+    this.#lastFailure = undefined;
+    this.#platform.clearTimeout(this.#connectTimer);
     this.#scheduleHeartbeat(ws);
     this.#attempt = 0;
     this.#setState('open', 'authenticated');
@@ -311,6 +408,19 @@ export class RelayConnection {
       this.#setState('closed', 'membership_ended');
       this.#failPending(() => true, new BackchannelError('not_member', 'membership ended'));
       return;
+    }
+    if (!this.#socketOpened) {
+      // Closed before it opened: the upgrade failed. `ws` reports the HTTP status (browsers cannot).
+      const failure = this.#lastFailure instanceof Error ? this.#lastFailure : new Error(`the WebSocket closed before opening (code ${code})`);
+      this.#lastFailure = failure;
+      if (/\b401\b/.test(failure.message)) {
+        if (!this.#everOpened) {
+          this.#failConnect(new BackchannelError('auth_failed', `the relay at ${this.#base} refused this member's authentication (HTTP 401 at the upgrade)`, { cause: failure }), 'auth_failed');
+          return;
+        }
+        this.#lost('auth_failed');
+        return;
+      }
     }
     this.#lost(code === CLOSE_CODES.heartbeatTimeout ? 'heartbeat_timeout' : 'socket_closed');
   }

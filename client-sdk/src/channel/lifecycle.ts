@@ -137,7 +137,8 @@ export async function join(options: ClientOptions & { invite: string }): Promise
     } catch (cause) {
       throw new BackchannelError('integrity_group', 'the relay served no valid genesis for this channel', { cause });
     }
-    if (genesis.fingerprint !== invite.fingerprint || genesis.channel !== invite.channel) throw new BackchannelError('integrity_group', 'the channel’s genesis does not match the invitation’s fingerprint');
+    // The fingerprint hashes a statement naming the channel: a match is the same channel.
+    if (genesis.fingerprint !== invite.fingerprint) throw new BackchannelError('integrity_group', 'the channel’s genesis does not match the invitation’s fingerprint');
     const bare = newRecord({
       relay: invite.relay,
       channel: invite.channel,

@@ -156,7 +156,6 @@ async function check(raw: unknown, relayKeys: readonly string[] | undefined, sta
   if (toBase64Url(disclosureContentHash(content)) !== r.contentHash) fail('the content does not match its contentHash');
   const state = states.get(r.epoch);
   if (state === undefined) fail(`the record names group epoch ${r.epoch}, which the group log does not reach`);
-  if (state.channel !== r.channel) fail('the group log belongs to another channel');
   if (state.stateHash !== r.stateHash) fail(`the record's group state differs from the log's at epoch ${r.epoch}`);
   const parties = partySignKeys(state);
   if (parties.length !== r.parties.length || parties.some((p, i) => p !== r.parties[i])) fail('the record lists parties other than the parties of its group state');

@@ -319,7 +319,7 @@ export class RelayConnection {
 
   /** Reads a JSON document from the relay's HTTP side (e.g. the formal log), by path. */
   async getJson(path: string, signal?: AbortSignal): Promise<unknown> {
-    const res = await this.#platform.fetch(new URL(path, this.#options.url).toString(), signal ? { signal } : undefined);
+    const res = await this.#platform.fetch(new URL(path, this.#base).toString(), signal ? { signal } : undefined);
     if (!res.ok) throw new BackchannelError('unavailable', `${path} answered HTTP ${res.status}`);
     return res.json();
   }

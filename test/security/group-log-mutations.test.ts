@@ -8,6 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   GENESIS_PREV,
   MemoryKeyStore,
+  invitationKeys,
+  newInviteSecret,
+  signGrant,
+  signRedeem,
+  proposalHash,
   convene,
   join,
   sealGroupMessage,
@@ -15,13 +20,18 @@ import {
   sodium,
   sodiumReady,
   statementOf,
+  recordHash,
+  verifyLog,
+  type ChannelClient,
+  type FormalLog,
   type GroupState,
 } from '@backchannel/client-sdk';
 import { fromBase64Url, toBase64Url, utf8, type GroupEntry, type GroupProposal, type RelayFrameOf } from '@backchannel/client-sdk/protocol';
 import { startMaliciousRelay, type MaliciousRelay } from '../support/malicious-relay.js';
-import { nodeConnection } from '../support/members.js';
+import { inviteAndRedeem, nodeConnection, openChannel, rawMember } from '../support/members.js';
+import { rawCharter, readGroup, signAs, signedGenesis } from '../../bench/src/raw-group.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
-import { codeOf, nodePlatform, observe, until, type Party } from '../support/sdk.js';
+import { codeOf, convenedChannel, nodePlatform, observe, until, type Party } from '../support/sdk.js';
 
 interface StoredRecord {
   group: GroupState;
@@ -136,6 +146,54 @@ describe('group-log checks of the SDK, each shown to matter (mutation review)', 
     expect(codes(bob)).toEqual(['decrypt_failed']);
   });
 
+  /** Every frame the relay sends `to` (after the malicious front), recorded. */
+  function deliveriesTo(to: Party): { frames: RelayFrameOf<'deliver'>[]; stop: () => void } {
+    const frames: RelayFrameOf<'deliver'>[] = [];
+    const stop = mal.toMember(to.client.memberKey, (frame) => {
+      if (frame.type === 'deliver') frames.push(frame);
+      return [frame];
+    });
+    return { frames, stop };
+  }
+
+  it('takes a delivery it already processed, shown again below the resume point, as a duplicate: no alarm, no second message', async () => {
+    const { alice, bob } = await channel();
+    const seen = deliveriesTo(bob);
+    const first = await says(alice, 'once', [bob]);
+    await says(alice, 'twice', [bob]);
+    seen.stop();
+    mal.inject(bob.client.memberKey, seen.frames.find((f) => f.seq === first)!);
+    await says(alice, 'after the replay', [bob]); // deliveries are processed in order: the replay is behind us
+    expect(codes(bob)).toEqual([]);
+    expect(bob.messages.filter((m) => m.seq === first)).toHaveLength(1);
+  });
+
+  it('keeps the cursor before a message refused for the sender’s group state, so the same delivery opens once the state is caught up', async () => {
+    const { host, alice, bob } = await channel();
+    const carol = await newcomer(await host.client.invite());
+    for (const p of [alice, bob]) await p.client.approve(carol.client.memberKey, { fingerprint: await carol.client.myFingerprint() });
+    await until(async () => (await carol.client.refreshGroup()).members.some((m) => m.key === carol.client.memberKey));
+    await settle([host, alice, bob, carol]);
+    const epoch = bob.client.group().epoch;
+    // The relay withholds Carol's leave from Bob; Alice, who has it, sends at the new epoch.
+    const withhold = mal.viewFor(bob.client.memberKey, (frame) => ({ ...frame, head: Math.min(frame.head, epoch), entries: frame.entries.filter((e) => e.epoch <= epoch) }));
+    const seen = deliveriesTo(bob);
+    await carol.client.leave();
+    await until(async () => (await alice.client.refreshGroup()).epoch > epoch);
+    const sent = await alice.client.sendText('after Carol left');
+    await until(() => bob.alarms.some((a) => a.seq === sent.seq));
+    expect(bob.alarms.map((a) => a.code)).toEqual(['integrity_group']);
+    expect(bob.messages.some((m) => m.seq === sent.seq)).toBe(false);
+    withhold();
+    seen.stop();
+    await bob.client.refreshGroup();
+    expect(bob.client.group().epoch).toBe(alice.client.group().epoch);
+    // Delivered again (as a relay does on resuming): it opens now, in order, with no further alarm.
+    mal.inject(bob.client.memberKey, seen.frames.find((f) => f.seq === sent.seq)!);
+    await until(() => bob.messages.some((m) => m.seq === sent.seq));
+    expect(bob.alarms.map((a) => a.code)).toEqual(['integrity_group']);
+  });
+
   it('refuses a message its sender sealed at an epoch at which it was not yet a party (integrity_roster)', async () => {
     const { host, alice, bob } = await channel();
     const carol = await newcomer(await host.client.invite());
@@ -241,5 +299,130 @@ describe('group-log checks of the SDK, each shown to matter (mutation review)', 
     }
     // Shown the genuine seat, Alice lists Dave.
     expect((await alice.client.refreshGroup()).pending.map((p) => p.key)).toContain(dave.client.memberKey);
+  });
+
+  it('the relay refuses a signature from a member the change does not need (the host on an add) as such, not as a bad signature', async () => {
+    const ch = await openChannel(relay.url, 2);
+    const who = await rawMember(relay.url);
+    try {
+      await inviteAndRedeem(ch.host, ch.channel, who);
+      const { entries, pending } = await readGroup(ch.host, ch.channel);
+      const head = entries.at(-1)!;
+      const proposal: GroupProposal = { epoch: head.epoch + 1, prev: proposalHash(ch.channel, head), change: { kind: 'add', member: pending.find((s) => s.key === who.key)! } };
+      const refused = await ch.host.conn.request({ type: 'group.sign', channel: ch.channel, proposal, sig: await signAs(ch.host, ch.channel, proposal) }).then(() => undefined, (err: unknown) => err);
+      expect(refused).toMatchObject({ code: 'group_signature', message: expect.stringMatching(/not one this change needs/) });
+    } finally {
+      for (const m of [ch.host, ...ch.parties, who]) await m.conn.close().catch(() => undefined);
+    }
+  });
+
+  it('the relay refuses an invitation the host’s key did not sign (invite_invalid), and stores none', async () => {
+    const ch = await openChannel(relay.url, 2);
+    try {
+      const invite = invitationKeys(newInviteSecret());
+      const expiresAt = Date.now() + 600_000;
+      const grant = { channel: ch.channel, inviteKey: invite.publicKey, role: 'party', expiresAt };
+      const bySomeoneElse = toBase64Url(await signGrant(grant, ch.parties[0]!.sign.secretKey));
+      const frame = { type: 'invite.create' as const, channel: ch.channel, invite: { key: toBase64Url(invite.publicKey), role: 'party' as const, expiresAt, sig: bySomeoneElse } };
+      expect(await codeOf(ch.host.conn.request(frame))).toBe('invite_invalid');
+      // Nothing was stored: redeeming that invitation finds none.
+      const who = await rawMember(relay.url);
+      const proof = toBase64Url(await signRedeem({ channel: ch.channel, inviteKey: invite.publicKey, memberKey: who.dh.publicKey, memberSignKey: who.sign.publicKey }, invite.secretKey));
+      await who.conn.connect();
+      expect(await codeOf(who.conn.request({ type: 'invite.redeem', channel: ch.channel, invite: toBase64Url(invite.publicKey), signKey: toBase64Url(who.sign.publicKey), proof }))).toBe('invite_invalid');
+      await who.conn.close();
+    } finally {
+      for (const m of [ch.host, ...ch.parties]) await m.conn.close().catch(() => undefined);
+    }
+  });
+
+  it('the relay refuses to convene a channel whose genesis names another member as its host', async () => {
+    const caller = await rawMember(relay.url);
+    const other = await rawMember(relay.url);
+    await caller.conn.connect();
+    try {
+      // A valid genesis (signed by the sign key it names), but its host member key is someone else's.
+      const { genesis } = await signedGenesis({ ...caller, key: other.key }, rawCharter(8));
+      expect(await codeOf(caller.conn.request({ type: 'channel.convene', genesis }))).toBe('group_invalid');
+    } finally {
+      await caller.conn.close();
+    }
+  });
+});
+
+describe('formal records are proven against the group log (mutation review)', () => {
+  let relay: TestRelay;
+  let host: ChannelClient;
+  let parties: Party[];
+  let formal: FormalLog;
+  let fake: { publicKey: Uint8Array; privateKey: Uint8Array };
+  const fakeKey = (): string => toBase64Url(fake.publicKey);
+
+  beforeAll(async () => {
+    await sodiumReady();
+    fake = sodium.crypto_sign_keypair();
+    relay = await startTestRelay();
+    const ch = await convenedChannel(relay.url, 2);
+    host = ch.host;
+    parties = ch.parties;
+    const [alice, bob] = parties as [Party, Party];
+    for (const text of ['First statement.', 'Second statement.']) {
+      const id = await alice.client.draft({ kind: 'communique', text });
+      await until(() => bob.client.drafts().some((d) => d.proposalId === id));
+      await alice.client.disclosure.propose(id);
+      for (const p of [alice, bob]) await p.client.disclosure.consent(id);
+      await host.disclosure.publish(id, { content: { kind: 'communique', text } });
+    }
+    formal = (await (await fetch(`${relay.url}/v1/formal/${host.id}`)).json()) as FormalLog;
+    expect(formal.records).toHaveLength(2);
+  });
+  afterAll(async () => {
+    for (const p of parties ?? []) await p.client.close();
+    await host?.close();
+    await relay?.close();
+  });
+
+  /** The log with `records` re-chained and signed by a relay key the test holds (a relay signs whatever it likes). */
+  function resigned(records: FormalLog['records']): FormalLog {
+    let prev = toBase64Url(new Uint8Array(32));
+    const out = records.map((r, index) => {
+      const { hash: _hash, sig: _sig, ...rest } = r;
+      const unsigned = { ...rest, index, prev, relayKey: fakeKey() };
+      const hash = recordHash(unsigned);
+      prev = toBase64Url(hash);
+      return { ...unsigned, hash: prev, sig: toBase64Url(sodium.crypto_sign_detached(hash, fake.privateKey)) };
+    });
+    return { ...formal, records: out, relayKeys: [fakeKey()] };
+  }
+  const verify = (log: FormalLog) => verifyLog(log, { fingerprint: host.fingerprint, relayKeys: [fakeKey()] });
+
+  it('proves the records re-signed by a relay key it was given (the control for the forgeries below)', async () => {
+    expect((await verifyLog(formal, { fingerprint: host.fingerprint })).ok).toBe(true);
+    expect((await verify(resigned(formal.records))).ok).toBe(true);
+  });
+
+  it('proves nothing against another pinned fingerprint', async () => {
+    const result = await verifyLog(formal, { fingerprint: toBase64Url(sodium.randombytes_buf(32)) });
+    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/pinned fingerprint/) });
+  });
+
+  it('refuses a record that names a group epoch the log does not reach (a finding, not a crash)', async () => {
+    const r = formal.records[0]!;
+    const result = await verify(resigned([{ ...r, epoch: r.epoch + 5 }]));
+    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/does not reach/) });
+  });
+
+  it('refuses a record that leaves a party of its group state out, with its consent (every party must consent)', async () => {
+    const r = formal.records[0]!;
+    const dropped = r.parties[0]!;
+    const fewer = { ...r, parties: r.parties.filter((p) => p !== dropped), consents: r.consents.filter((c) => c.signKey !== dropped) };
+    const result = await verify(resigned([fewer]));
+    expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/parties other than/) });
+  });
+
+  it('refuses records whose publication times go back', async () => {
+    const [a, b] = formal.records as [FormalLog['records'][number], FormalLog['records'][number]];
+    const result = await verify(resigned([{ ...a, publishedAt: b.publishedAt + 1000 }, b]));
+    expect(result).toMatchObject({ ok: false, index: 1, reason: expect.stringMatching(/dated before/) });
   });
 });

@@ -252,6 +252,22 @@ describe('group-log checks of the SDK, each shown to matter (mutation review)', 
     }
   });
 
+  it('refuses to join a log with an entry that does not verify, also after the state the invitation was issued at', async () => {
+    const { host, alice, bob } = await channel();
+    const link = await host.client.invite();
+    for (const p of [alice, bob]) await p.client.amendCharter({ retentionSec: 3600 });
+    await settle([host, alice, bob]);
+    const after = host.client.group().epoch;
+    const known = new Set([host, alice, bob].map((p) => p.client.memberKey));
+    // The relay shows the newcomer the amendment with one party's signature only.
+    const stop = mal.viewFor((m) => !known.has(m), (frame) => ({ ...frame, entries: frame.entries.map((e) => (e.epoch === after ? { ...e, sigs: e.sigs.slice(0, 1) } : e)) }));
+    try {
+      expect(await codeOf(join({ invite: link, store: new MemoryKeyStore(), platform: nodePlatform }))).toBe('integrity_group');
+    } finally {
+      stop();
+    }
+  });
+
   it('refuses to join when the relay withholds the log up to the state the invitation was issued at', async () => {
     const { host } = await channel();
     expect(host.client.group().epoch).toBeGreaterThan(0);

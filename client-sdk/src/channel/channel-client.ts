@@ -7,13 +7,14 @@ import { signGrant } from '../crypto/signatures.js';
 import { partiesOf } from '../group/group-log.js';
 import { invitationKeys, newInviteSecret } from '../invite.js';
 import type { KeyStore } from '../keystore/key-store.js';
-import { BackchannelError, Charter, toBase64Url, type ErrorCode, type GroupChange, type RelayFrameOf, type Seat } from '../protocol/index.js';
+import { BackchannelError, Charter, toBase64Url, type GroupChange, type RelayFrameOf, type Seat } from '../protocol/index.js';
 import { sodium } from '../sodium.js';
 import type { RelayConnection } from '../transport/relay-connection.js';
-import type { ConnectionState, StateChange } from '../transport/state.js';
+import type { ConnectionState } from '../transport/state.js';
 import { recordKey, saveRecord, type AuthoredDraft, type ChannelRecord } from './channel-record.js';
 import { decodeContent, encodeContent, type Draft, type MessageContent } from './content.js';
-import { DisclosureDesk, type DisclosureState } from './disclosure-desk.js';
+import { DisclosureDesk } from './disclosure-desk.js';
+import type { ChannelAlarm, ChannelEvents, GroupView, Sent } from './channel-events.js';
 import { Emitter } from './emitter.js';
 import { admissionFor, applyEntries, catchUp, proposeChange, senderStateRefusal, verifyPending, type PendingMember, type SyncResult } from './group-sync.js';
 import { cosignHead } from './formal-checkpoint.js';
@@ -25,73 +26,6 @@ import type { CharterInput } from './lifecycle.js';
 
 /** Longest delay a platform timer takes (2^31 - 1 ms); a later deadline is checked again then. */
 const MAX_TIMER_MS = 2_147_483_647;
-
-/** A message the application receives: authenticated as from `from`, and seen once only. */
-export interface ChannelMessage {
-  readonly from: string;
-  readonly content: MessageContent;
-  readonly seq: number;
-  readonly receivedAt: number;
-  readonly clientMsgId: string;
-  /** k_f: open this message in a disclosure excerpt with it. Keep it secret until then. */
-  readonly frankingKey: string;
-  /** The exact plaintext bytes (base64url) the commitment covers: with `frankingKey`, an excerpt opening. */
-  readonly plaintext: string;
-  /** When the charter sets disappearing messages: delete the message after this time. */
-  readonly expiresAt: number | null;
-}
-
-/**
- * Something the SDK refused or found suspicious. Never silently accepted: a tampered, forged,
- * replayed, dropped or reordered message, a forked history, a member nobody approved.
- */
-export interface ChannelAlarm {
-  readonly code: ErrorCode;
-  readonly message: string;
-  readonly member?: string;
-  readonly seq?: number;
-}
-
-/** The verified group state as the application sees it. */
-export interface GroupView {
-  readonly epoch: number;
-  readonly stateHash: string;
-  /** The channel's fingerprint: compare it out of band; observers pin it. */
-  readonly fingerprint: string;
-  readonly dissolved: boolean;
-  readonly charter: Charter;
-  /** Members of the verified state (the host included), each with whether the user confirmed its fingerprint. */
-  readonly members: readonly { readonly key: string; readonly signKey: string; readonly role: 'host' | 'party' | 'observer'; readonly verified: boolean }[];
-  /** Members waiting for admission whose invitation verified, with their fingerprints. */
-  readonly pending: readonly PendingMember[];
-}
-
-/** Events of a {@link ChannelClient}. */
-export interface ChannelEvents {
-  message: ChannelMessage;
-  alarm: ChannelAlarm;
-  /** The verified group state changed (or pending members did). */
-  group: GroupView;
-  /** A member awaits this party's approval: compare its fingerprint with the invitee's, then `approve`. */
-  pending: PendingMember;
-  /** Messages of ours the relay purged (retention) before every recipient had them. */
-  expired: readonly string[];
-  /** Our membership ended (left, removed, or the channel was dissolved), as the verified log says; local state is gone if dissolved. */
-  ended: 'left' | 'removed' | 'dissolved';
-  state: StateChange;
-  /** A disclosure proposal changed stage (pushed by the relay). */
-  disclosure: DisclosureState;
-}
-
-/** What a send returns once the relay has durably stored the message. */
-export interface Sent {
-  readonly seq: number;
-  readonly clientMsgId: string;
-  readonly receivedAt: number;
-  /** With `plaintext`, opens this message in a disclosure excerpt. */
-  readonly frankingKey: string;
-  readonly plaintext: string;
-}
 
 /**
  * One member's view of one channel: sending and receiving end-to-end encrypted messages,

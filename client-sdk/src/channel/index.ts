@@ -1,4 +1,5 @@
-export { ChannelClient, type ChannelAlarm, type ChannelEvents, type ChannelMessage, type GroupView, type Sent } from './channel-client.js';
+export { ChannelClient } from './channel-client.js';
+export type { ChannelAlarm, ChannelEvents, ChannelMessage, GroupView, Sent } from './channel-events.js';
 export { convene, join, reopen, type CharterInput, type ClientOptions } from './lifecycle.js';
 export type { PendingMember } from './group-sync.js';
 export { DEFAULT_PREKEY_ROTATION, type PrekeyRotation } from './prekey-schedule.js';

@@ -86,11 +86,15 @@ export async function headOf(who: RawKeys, channel: string): Promise<{ epoch: nu
   return { epoch: head.epoch, stateHash: proposalHash(channel, head), fingerprint: proposalHash(channel, entries[0]!) };
 }
 
+/** A proposal of `change` on the relay's current head, as `who` reads it. */
+export async function proposalOnHead(who: RawKeys, channel: string, change: GroupChange): Promise<GroupProposal> {
+  const { epoch, stateHash } = await headOf(who, channel);
+  return { epoch: epoch + 1, prev: stateHash, change };
+}
+
 /** `who` signs `change` on top of the relay's current head. */
 export async function signChange(who: RawKeys, channel: string, change: GroupChange): Promise<void> {
-  const { entries } = await readGroup(who, channel);
-  const head = entries.at(-1)!;
-  const proposal: GroupProposal = { epoch: head.epoch + 1, prev: proposalHash(channel, head), change };
+  const proposal = await proposalOnHead(who, channel, change);
   await who.conn.request({ type: 'group.sign', channel, proposal, sig: await signAs(who, channel, proposal) });
 }
 

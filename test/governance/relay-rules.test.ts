@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invitationKeys, newInviteSecret, proposalHash, signRedeem, type PushFrame } from '@backchannel/client-sdk';
-import { BackchannelError, fromBase64Url, toBase64Url, type Charter, type GroupChange, type GroupProposal } from '@backchannel/client-sdk/protocol';
-import { createInvite, rawCharter, readGroup, signAs, signChange } from '../../bench/src/raw-group.js';
+import { invitationKeys, newInviteSecret, signRedeem, type PushFrame } from '@backchannel/client-sdk';
+import { BackchannelError, fromBase64Url, toBase64Url, type Charter, type GroupProposal } from '@backchannel/client-sdk/protocol';
+import { createInvite, proposalOnHead, rawCharter, readGroup, signAs, signChange } from '../../bench/src/raw-group.js';
 import { inviteAndRedeem, openChannel, rawMember, type RawMember } from '../support/members.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 
@@ -23,13 +23,6 @@ const envelope = (to: RawMember[], id: string) => ({
   body: toBase64Url(new Uint8Array(32)),
   commitment: toBase64Url(new Uint8Array(32)),
 });
-
-/** A proposal of `change` on the relay's current head, as `who` reads it. */
-async function onHead(who: RawMember, channel: string, change: GroupChange): Promise<GroupProposal> {
-  const { entries } = await readGroup(who, channel);
-  const head = entries.at(-1)!;
-  return { epoch: head.epoch + 1, prev: proposalHash(channel, head), change };
-}
 
 describe('governance rules enforced by the relay (a first line of defence; clients verify again)', () => {
   let relay: TestRelay;
@@ -87,7 +80,7 @@ describe('governance rules enforced by the relay (a first line of defence; clien
     await inviteAndRedeem(ch.host, ch.channel, carol);
     await inviteAndRedeem(ch.host, ch.channel, watcher, 'observer');
     const seat = (await readGroup(alice, ch.channel)).pending.find((s) => s.key === carol.key)!;
-    const add = await onHead(alice, ch.channel, { kind: 'add', member: seat });
+    const add = await proposalOnHead(alice, ch.channel, { kind: 'add', member: seat });
     const sign = (who: RawMember, proposal = add, sigBy = who) =>
       signAs(sigBy, ch.channel, proposal).then((sig) => who.conn.request({ type: 'group.sign', channel: ch.channel, proposal, sig }));
 
@@ -131,7 +124,7 @@ describe('governance rules enforced by the relay (a first line of defence; clien
     const remove = { kind: 'remove' as const, member: carol.key };
     expect(await code(signChange(ch.host, ch.channel, remove))).toBe('group_signature');
     expect(await code(signChange(carol, ch.channel, remove))).toBe('group_signature'); // not hers to sign
-    const proposal = await onHead(alice, ch.channel, remove);
+    const proposal = await proposalOnHead(alice, ch.channel, remove);
     await alice.conn.request({ type: 'group.sign', channel: ch.channel, proposal, sig: await signAs(alice, ch.channel, proposal) });
     expect((await readGroup(alice, ch.channel)).entries.at(-1)!.change.kind).toBe('found');
     await bob.conn.request({ type: 'group.sign', channel: ch.channel, proposal, sig: await signAs(bob, ch.channel, proposal) });
@@ -152,7 +145,7 @@ describe('governance rules enforced by the relay (a first line of defence; clien
       const state = (await relay.context.cache.get(ch.channel))!;
       return state.group!.charter.retentionSec;
     };
-    const p120 = await onHead(alice, ch.channel, amend({ retentionSec: 120 }));
+    const p120 = await proposalOnHead(alice, ch.channel, amend({ retentionSec: 120 }));
     await alice.conn.request({ type: 'group.sign', channel: ch.channel, proposal: p120, sig: await signAs(alice, ch.channel, p120) });
     expect(await retention()).toBe(7 * 86_400);
     await signChange(bob, ch.channel, amend({ retentionSec: 240 }));
@@ -206,7 +199,7 @@ describe('governance rules enforced by the relay (a first line of defence; clien
     const other = await channelWith(2);
     const [alice] = ch.parties as [RawMember, RawMember];
     const before = await readGroup(alice, ch.channel);
-    const proposal = await onHead(alice, ch.channel, { kind: 'dissolve' });
+    const proposal = await proposalOnHead(alice, ch.channel, { kind: 'dissolve' });
     // Signed for another channel: the statement binds the channel id.
     expect(await code(alice.conn.request({ type: 'group.sign', channel: ch.channel, proposal, sig: await signAs(alice, other.channel, proposal) }))).toBe('group_signature');
     // A malformed change never reaches a handler.

@@ -13,7 +13,7 @@ import { ChannelClient } from './channel-client.js';
 import { loadRecord, saveRecord, type ChannelRecord } from './channel-record.js';
 import { decodeInviteLink } from './invite-link.js';
 import { newPurposeKey, sealPurpose } from './purpose.js';
-import { catchUp } from './group-sync.js';
+import { applyEntries, catchUp, type SyncResult } from './group-sync.js';
 import { prekeySchedule, publishFirstPrekeys, type PrekeyRotation } from './prekey-schedule.js';
 
 /** What every entry point needs: where the relay is, where secrets live, platform pieces. */
@@ -148,7 +148,9 @@ export async function join(options: ClientOptions & { invite: string }): Promise
       anchor: invite.at,
       purposeKey: invite.purposeKey,
     });
-    const caught = await catchUp(conn, bare, options.signal);
+    // The first answer already holds the log's first entries: fetch only what it did not.
+    let caught: SyncResult = await applyEntries(bare, first.entries);
+    if (caught.refused === undefined && caught.record.log.epoch < first.head) caught = await catchUp(conn, caught.record, options.signal);
     if (caught.refused !== undefined) throw new BackchannelError('integrity_group', `the channel’s group log does not verify (${caught.refused.error.message})`, { cause: caught.refused.error });
     if (caught.record.log.epoch < invite.at.epoch) throw new BackchannelError('integrity_group', 'the relay withholds the group log the invitation was issued at');
     // A member admitted after the channel opened takes each sender's counter from its first message.
